@@ -1,0 +1,8 @@
+//! Pure types and rules: no IO, no async. Every other layer asks these.
+
+pub mod desktop;
+pub mod error_code;
+pub mod ids;
+pub mod job;
+pub mod machine;
+pub mod time;

@@ -1,0 +1,13 @@
+//! deskplane: a self-hostable cloud-desktop control plane whose HTTP API is
+//! wire-compatible with the Huawei Cloud Workspace v2 desktop API.
+//!
+//! Layers, each depending only downward: `api` (axum routes, one module per
+//! resource) → `jobs` (durable engine) and `auth` (request signing) → `store`
+//! (SQLite, PostgreSQL) and `drivers` (simulator, libvirt) → `domain` (pure types
+//! and the desktop state machine). `wire` holds the SDK-named JSON shapes.
+
+pub mod auth;
+pub mod client;
+pub mod domain;
+pub mod drivers;
+pub mod store;

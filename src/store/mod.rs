@@ -1,0 +1,125 @@
+//! The store: everything deskplane keeps, behind one interface so that SQLite
+//! (embedded default) and PostgreSQL (several nodes) are interchangeable. Batch
+//! writes are set-based: a job for 1,000 desktops is a handful of statements in
+//! one transaction. Rules come from `domain`; the store enforces them with
+//! guarded updates (`WHERE busy_sub_job IS NULL`, fencing by lease owner).
+
+mod rows;
+pub mod sqlite;
+
+pub use rows::*;
+
+use crate::domain::machine::Operation;
+use async_trait::async_trait;
+
+/// A store failure. Internal details are logged, never sent to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (user name, pool name ...).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (a bug or a hand-edited database).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the API and the job engine need from persistence.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- projects and credentials ----
+    /// Number of projects (zero on a fresh database).
+    async fn count_projects(&self) -> StoreResult<i64>;
+    /// Create a project if it does not exist.
+    async fn ensure_project(&self, id: &str, name: &str, now_ms: i64) -> StoreResult<()>;
+    /// Whether a project exists.
+    async fn project_exists(&self, id: &str) -> StoreResult<bool>;
+    /// Store a new credential.
+    async fn insert_credential(&self, c: &CredentialRow) -> StoreResult<()>;
+    /// One credential by access key.
+    async fn get_credential(&self, access_key: &str) -> StoreResult<Option<CredentialRow>>;
+    /// Credentials, optionally of one project.
+    async fn list_credentials(&self, project_id: Option<&str>) -> StoreResult<Vec<CredentialRow>>;
+    /// Remove a credential; `false` if it did not exist.
+    async fn delete_credential(&self, access_key: &str) -> StoreResult<bool>;
+
+    // ---- desktop users ----
+    /// Create a user; `Conflict` if the name is taken in the project.
+    async fn insert_user(&self, u: &UserRow) -> StoreResult<()>;
+    /// One user of a project.
+    async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRow>>;
+    /// Users of a project matching `filter`, with the total before paging.
+    async fn list_users(&self, project_id: &str, filter: &UserFilter) -> StoreResult<(Vec<UserRow>, i64)>;
+    /// Delete a user; `false` if absent.
+    async fn delete_user(&self, project_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// Desktops assigned to a user name.
+    async fn count_user_desktops(&self, project_id: &str, user_name: &str) -> StoreResult<i64>;
+
+    // ---- desktops ----
+    /// Desktops by id in any project (callers check ownership to tell 403 from 404).
+    async fn get_desktops(&self, ids: &[String]) -> StoreResult<Vec<DesktopRow>>;
+    /// One desktop of a project.
+    async fn get_desktop(&self, project_id: &str, id: &str) -> StoreResult<Option<DesktopRow>>;
+    /// Desktops of a project matching `filter`, with the total before paging.
+    async fn list_desktops(&self, project_id: &str, filter: &DesktopFilter) -> StoreResult<(Vec<DesktopRow>, i64)>;
+    /// Ids of desktops of a project matching a computer name set (for uniqueness checks).
+    async fn existing_computer_names(&self, project_id: &str, names: &[String]) -> StoreResult<Vec<String>>;
+    /// Change a desktop's login status (simulated sessions); only on an idle ACTIVE desktop.
+    async fn set_login_status(&self, project_id: &str, id: &str, login: &str) -> StoreResult<bool>;
+
+    // ---- jobs: submission ----
+    /// Create a job that creates desktops: desktops, job and sub-jobs in one transaction.
+    async fn submit_create(&self, job: &NewJob, desktops: &[NewDesktop]) -> StoreResult<()>;
+    /// Create a job that applies `op` to existing desktops. Each desktop is checked
+    /// with the state machine and locked in the same transaction; refused ones are
+    /// returned and get no sub-job. No job is written when none is accepted.
+    async fn submit_batch(&self, job: &NewJob, op: Operation, force: bool, desktop_ids: &[String]) -> StoreResult<BatchOutcome>;
+    /// Re-run the FAILED sub-jobs of a finished job as a new attempt.
+    async fn retry_job(&self, project_id: &str, job_id: &str, now_ms: i64) -> StoreResult<RetryOutcome>;
+
+    // ---- jobs: workers ----
+    /// Claim up to `limit` runnable sub-jobs for `owner` with a lease until `lease_until_ms`.
+    async fn claim(&self, owner: &str, limit: i64, now_ms: i64, lease_until_ms: i64) -> StoreResult<Vec<Claimed>>;
+    /// Record finished sub-jobs (fenced by owner) and settle their desktops and jobs.
+    async fn complete(&self, owner: &str, done: &[Completion], now_ms: i64) -> StoreResult<usize>;
+    /// Extend the leases of `owner`'s running sub-jobs.
+    async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64>;
+    /// Put RUNNING sub-jobs whose lease expired (or, when `all_foreign`, that belong to
+    /// any other owner) back in the queue with attempt + 1; those past `max_attempts`
+    /// are claimed by `owner` and returned so the caller fails them cleanly.
+    async fn requeue_orphans(&self, owner: &str, now_ms: i64, all_foreign: bool, max_attempts: i64, lease_until_ms: i64) -> StoreResult<(u64, Vec<Claimed>)>;
+    /// Whether any sub-job is WAITING and due (for workers deciding to sleep).
+    async fn next_due_ms(&self) -> StoreResult<Option<i64>>;
+
+    // ---- jobs: reading ----
+    /// One job of a project.
+    async fn get_job(&self, project_id: &str, job_id: &str) -> StoreResult<Option<JobRow>>;
+    /// Sub-jobs matching `filter`, with the total before paging.
+    async fn list_sub_jobs(&self, filter: &SubJobFilter) -> StoreResult<(Vec<SubJobRow>, i64)>;
+
+    // ---- notifications ----
+    /// Record notifications sent (or that would be sent) to users.
+    async fn insert_notifications(&self, n: &[NotificationRow]) -> StoreResult<()>;
+    /// Notifications of a project, newest first, optionally for one desktop.
+    async fn list_notifications(&self, project_id: &str, desktop_id: Option<&str>, offset: i64, limit: i64) -> StoreResult<(Vec<NotificationRow>, i64)>;
+
+    // ---- simulator state shared by every node ----
+    /// Set or replace a desktop's injected fault.
+    async fn put_sim_fault(&self, f: &SimFault) -> StoreResult<()>;
+    /// Remove a desktop's injected fault.
+    async fn clear_sim_fault(&self, desktop_id: &str) -> StoreResult<bool>;
+    /// A desktop's injected fault, if any.
+    async fn get_sim_fault(&self, desktop_id: &str) -> StoreResult<Option<SimFault>>;
+    /// Consume one injected failure for `op` if one is armed: `(code, message)`.
+    async fn take_sim_failure(&self, desktop_id: &str, op: &str) -> StoreResult<Option<(String, String)>>;
+    /// Whether any fault is injected at all (lets the simulator skip lookups).
+    async fn any_sim_faults(&self) -> StoreResult<bool>;
+}

@@ -1,0 +1,186 @@
+//! SQLite store: one file in WAL mode. Reads use a pool; every write goes
+//! through a single writer connection, so write transactions never contend for
+//! SQLite's lock and a read-check-write inside one is atomic.
+
+mod desktops;
+mod jobs;
+mod misc;
+mod decode;
+
+use super::{StoreError, StoreResult};
+use super::{BatchOutcome, Claimed, Completion, CredentialRow, DesktopFilter, DesktopRow, JobRow, NewDesktop, NewJob, NotificationRow, RetryOutcome, SimFault, SubJobFilter, SubJobRow, UserFilter, UserRow};
+use crate::domain::machine::Operation;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Rows per multi-row statement: keeps bound parameters well under SQLite's 32,766.
+const CHUNK: usize = 500;
+
+/// The SQLite implementation of [`super::Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `url` and apply migrations.
+    pub async fn open(url: &str, read_connections: u32) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL is durable against process crashes (our crash test);
+            // only an OS crash may lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-32000")
+            .pragma("temp_store", "memory");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(read_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Self { read, write })
+    }
+
+    /// Close both pools (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+}
+
+/// Reserve `n` consecutive sequence numbers; returns the first.
+async fn reserve_seq(tx: &mut sqlx::SqliteConnection, n: usize) -> StoreResult<i64> {
+    let n = i64::try_from(n).map_err(|_| StoreError::Corrupt("sequence overflow".into()))?;
+    let end: i64 = sqlx::query_scalar("UPDATE counters SET value = value + ? WHERE name = 'seq' RETURNING value")
+        .bind(n)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(end - n + 1)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[async_trait::async_trait]
+impl super::Store for SqliteStore {
+    async fn count_projects(&self) -> StoreResult<i64> {
+        self.count_projects_().await
+    }
+    async fn ensure_project(&self, id: &str, name: &str, now_ms: i64) -> StoreResult<()> {
+        self.ensure_project_(id, name, now_ms).await
+    }
+    async fn project_exists(&self, id: &str) -> StoreResult<bool> {
+        self.project_exists_(id).await
+    }
+    async fn insert_credential(&self, c: &CredentialRow) -> StoreResult<()> {
+        self.insert_credential_(c).await
+    }
+    async fn get_credential(&self, access_key: &str) -> StoreResult<Option<CredentialRow>> {
+        self.get_credential_(access_key).await
+    }
+    async fn list_credentials(&self, project_id: Option<&str>) -> StoreResult<Vec<CredentialRow>> {
+        self.list_credentials_(project_id).await
+    }
+    async fn delete_credential(&self, access_key: &str) -> StoreResult<bool> {
+        self.delete_credential_(access_key).await
+    }
+    async fn insert_user(&self, u: &UserRow) -> StoreResult<()> {
+        self.insert_user_(u).await
+    }
+    async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRow>> {
+        self.get_user_(project_id, user_id).await
+    }
+    async fn list_users(&self, project_id: &str, filter: &UserFilter) -> StoreResult<(Vec<UserRow>, i64)> {
+        self.list_users_(project_id, filter).await
+    }
+    async fn delete_user(&self, project_id: &str, user_id: &str) -> StoreResult<bool> {
+        self.delete_user_(project_id, user_id).await
+    }
+    async fn count_user_desktops(&self, project_id: &str, user_name: &str) -> StoreResult<i64> {
+        self.count_user_desktops_(project_id, user_name).await
+    }
+    async fn get_desktops(&self, ids: &[String]) -> StoreResult<Vec<DesktopRow>> {
+        self.get_desktops_(ids).await
+    }
+    async fn get_desktop(&self, project_id: &str, id: &str) -> StoreResult<Option<DesktopRow>> {
+        self.get_desktop_(project_id, id).await
+    }
+    async fn list_desktops(&self, project_id: &str, filter: &DesktopFilter) -> StoreResult<(Vec<DesktopRow>, i64)> {
+        self.list_desktops_(project_id, filter).await
+    }
+    async fn existing_computer_names(&self, project_id: &str, names: &[String]) -> StoreResult<Vec<String>> {
+        self.existing_computer_names_(project_id, names).await
+    }
+    async fn set_login_status(&self, project_id: &str, id: &str, login: &str) -> StoreResult<bool> {
+        self.set_login_status_(project_id, id, login).await
+    }
+    async fn submit_create(&self, job: &NewJob, desktops: &[NewDesktop]) -> StoreResult<()> {
+        self.submit_create_(job, desktops).await
+    }
+    async fn submit_batch(&self, job: &NewJob, op: Operation, force: bool, desktop_ids: &[String]) -> StoreResult<BatchOutcome> {
+        self.submit_batch_(job, op, force, desktop_ids).await
+    }
+    async fn retry_job(&self, project_id: &str, job_id: &str, now_ms: i64) -> StoreResult<RetryOutcome> {
+        self.retry_job_(project_id, job_id, now_ms).await
+    }
+    async fn claim(&self, owner: &str, limit: i64, now_ms: i64, lease_until_ms: i64) -> StoreResult<Vec<Claimed>> {
+        self.claim_(owner, limit, now_ms, lease_until_ms).await
+    }
+    async fn complete(&self, owner: &str, done: &[Completion], now_ms: i64) -> StoreResult<usize> {
+        self.complete_(owner, done, now_ms).await
+    }
+    async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64> {
+        self.renew_leases_(owner, lease_until_ms).await
+    }
+    async fn requeue_orphans(&self, owner: &str, now_ms: i64, all_foreign: bool, max_attempts: i64, lease_until_ms: i64) -> StoreResult<(u64, Vec<Claimed>)> {
+        self.requeue_orphans_(owner, now_ms, all_foreign, max_attempts, lease_until_ms).await
+    }
+    async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
+        self.next_due_ms_().await
+    }
+    async fn get_job(&self, project_id: &str, job_id: &str) -> StoreResult<Option<JobRow>> {
+        self.get_job_(project_id, job_id).await
+    }
+    async fn list_sub_jobs(&self, filter: &SubJobFilter) -> StoreResult<(Vec<SubJobRow>, i64)> {
+        self.list_sub_jobs_(filter).await
+    }
+    async fn insert_notifications(&self, n: &[NotificationRow]) -> StoreResult<()> {
+        self.insert_notifications_(n).await
+    }
+    async fn list_notifications(&self, project_id: &str, desktop_id: Option<&str>, offset: i64, limit: i64) -> StoreResult<(Vec<NotificationRow>, i64)> {
+        self.list_notifications_(project_id, desktop_id, offset, limit).await
+    }
+    async fn put_sim_fault(&self, f: &SimFault) -> StoreResult<()> {
+        self.put_sim_fault_(f).await
+    }
+    async fn clear_sim_fault(&self, desktop_id: &str) -> StoreResult<bool> {
+        self.clear_sim_fault_(desktop_id).await
+    }
+    async fn get_sim_fault(&self, desktop_id: &str) -> StoreResult<Option<SimFault>> {
+        self.get_sim_fault_(desktop_id).await
+    }
+    async fn take_sim_failure(&self, desktop_id: &str, op: &str) -> StoreResult<Option<(String, String)>> {
+        self.take_sim_failure_(desktop_id, op).await
+    }
+    async fn any_sim_faults(&self) -> StoreResult<bool> {
+        self.any_sim_faults_().await
+    }
+}
