@@ -6,8 +6,15 @@
 //! (SQLite, PostgreSQL) and `drivers` (simulator, libvirt) → `domain` (pure types
 //! and the desktop state machine). `wire` holds the SDK-named JSON shapes.
 
+pub mod api;
 pub mod auth;
+pub mod catalog;
+pub mod cli;
 pub mod client;
+pub mod config;
 pub mod domain;
 pub mod drivers;
+pub mod jobs;
+pub mod serve;
 pub mod store;
+pub mod wire;

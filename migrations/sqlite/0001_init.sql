@@ -113,6 +113,7 @@ CREATE TABLE notifications (
     seq         INTEGER NOT NULL,
     project_id  TEXT NOT NULL,
     desktop_id  TEXT NOT NULL,
+    desktop_name TEXT NOT NULL,
     user_name   TEXT,
     user_email  TEXT,
     kind        TEXT NOT NULL,

@@ -191,9 +191,15 @@ mod tests {
         for t in TaskStatus::ALL {
             assert_eq!(t.as_str().parse::<TaskStatus>().unwrap(), *t);
         }
-        assert_eq!("os-hibernate".parse::<DesktopActionType>(), Ok(DesktopActionType::Hibernate));
+        assert_eq!(
+            "os-hibernate".parse::<DesktopActionType>(),
+            Ok(DesktopActionType::Hibernate)
+        );
         assert!("hibernate".parse::<DesktopActionType>().is_err());
-        assert_eq!("hibernate".parse::<PoolActionType>(), Ok(PoolActionType::Hibernate));
+        assert_eq!(
+            "hibernate".parse::<PoolActionType>(),
+            Ok(PoolActionType::Hibernate)
+        );
         assert_eq!(PowerMode::allowed(), "SOFT, HARD");
     }
 }

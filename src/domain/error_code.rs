@@ -63,6 +63,8 @@ codes! {
     JobNotFinished => (409, "WKS.00010037", "The job has not finished."),
     PoolNotEmpty => (409, "WKS.00010038", "The desktop pool still has desktops."),
     PoolExists => (409, "WKS.00010039", "A desktop pool with this name already exists."),
+    ComputerNameExists => (409, "WKS.00010040", "A desktop with this computer_name already exists."),
+    ProjectNotFound => (404, "WKS.00010408", "The project does not exist."),
     RateLimited => (429, "WKS.00000429", "Too many requests."),
     Internal => (500, "WKS.00211401", "Operation failed, try again later."),
     Unavailable => (503, "WKS.00050902", "Service unavailable."),
@@ -85,7 +87,12 @@ impl Code {
              | error_code | HTTP | meaning |\n| --- | --- | --- |\n",
         );
         for c in Self::ALL {
-            out.push_str(&format!("| {} | {} | {} |\n", c.wire(), c.http_status(), c.default_message()));
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                c.wire(),
+                c.http_status(),
+                c.default_message()
+            ));
         }
         out
     }

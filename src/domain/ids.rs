@@ -92,7 +92,8 @@ impl FromStr for ProjectId {
     type Err = BadId;
     fn from_str(s: &str) -> Result<Self, BadId> {
         let ok = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -118,7 +119,11 @@ mod tests {
 
     #[test]
     fn project_ids_accept_iam_style_and_reject_braces() {
-        assert!("0bec5db98280d2d02fd6c00c2de791ce".parse::<ProjectId>().is_ok());
+        assert!(
+            "0bec5db98280d2d02fd6c00c2de791ce"
+                .parse::<ProjectId>()
+                .is_ok()
+        );
         assert!("{project_id}".parse::<ProjectId>().is_err());
         assert!("".parse::<ProjectId>().is_err());
     }

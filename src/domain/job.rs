@@ -65,7 +65,11 @@ impl JobStatus {
     #[must_use]
     pub const fn from_counts(total: i64, started: i64, succeeded: i64, failed: i64) -> Self {
         if succeeded + failed >= total {
-            if failed == 0 { JobStatus::Success } else { JobStatus::Fail }
+            if failed == 0 {
+                JobStatus::Success
+            } else {
+                JobStatus::Fail
+            }
         } else if started > 0 || succeeded + failed > 0 {
             JobStatus::Running
         } else {

@@ -140,7 +140,11 @@ impl Operation {
                 S::Shutoff | S::Hibernated => Settled::Stays(S::Shutoff, LoginStatus::Unregister),
             },
             Operation::Logoff => {
-                let after = if login.has_session() { LoginStatus::Registered } else { login };
+                let after = if login.has_session() {
+                    LoginStatus::Registered
+                } else {
+                    login
+                };
                 Settled::Stays(before, after)
             }
             Operation::Delete => Settled::Gone,

@@ -5,8 +5,6 @@
 //! (the job engine resumes interrupted sub-jobs) finds the machine already in the
 //! target state and succeeds.
 
-#[cfg(feature = "libvirt")]
-pub mod libvirt;
 pub mod sim;
 
 use crate::domain::desktop::{DesktopStatus, PowerMode};
@@ -92,13 +90,19 @@ impl DriverError {
     /// An error with one of our codes.
     #[must_use]
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code: code.wire().to_owned(), message: message.into() }
+        Self {
+            code: code.wire().to_owned(),
+            message: message.into(),
+        }
     }
 
     /// An error with a code given by the user (fault injection).
     #[must_use]
     pub fn custom(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 

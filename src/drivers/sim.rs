@@ -87,8 +87,17 @@ impl SimClock {
     /// A clock that runs `1/scale` times faster than real time.
     #[must_use]
     pub fn new(scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
-        Self { started: Instant::now(), scale, skipped_ms: AtomicI64::new(0), moved: Notify::new() }
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        Self {
+            started: Instant::now(),
+            scale,
+            skipped_ms: AtomicI64::new(0),
+            moved: Notify::new(),
+        }
     }
 
     /// Simulated time elapsed since start.
@@ -145,7 +154,13 @@ impl SimDriver {
     #[must_use]
     pub fn new(cfg: SimConfig, store: Arc<dyn Store>) -> Self {
         let clock = Arc::new(SimClock::new(cfg.time_scale));
-        Self { cfg, store, clock, faults_seen: AtomicBool::new(false), faults_checked_ms: AtomicI64::new(i64::MIN) }
+        Self {
+            cfg,
+            store,
+            clock,
+            faults_seen: AtomicBool::new(false),
+            faults_checked_ms: AtomicI64::new(i64::MIN),
+        }
     }
 
     /// The simulator's clock (for `/sim/v1/clock`).
@@ -174,18 +189,32 @@ impl SimDriver {
     /// Run one simulated operation: injected failure, then the operation's duration.
     async fn run(&self, m: &str, op: &str, ms: u64, soft: bool) -> Result<(), DriverError> {
         if self.faults_possible().await {
-            let failure = self.store.take_sim_failure(m, op).await.map_err(store_err)?;
+            let failure = self
+                .store
+                .take_sim_failure(m, op)
+                .await
+                .map_err(store_err)?;
             if let Some((code, msg)) = failure {
                 self.clock.sleep(Duration::from_millis(ms)).await;
                 return Err(DriverError::custom(code, msg));
             }
             if soft {
-                let ignores = self.store.get_sim_fault(m).await.map_err(store_err)?.is_some_and(|f| f.ignore_soft);
+                let ignores = self
+                    .store
+                    .get_sim_fault(m)
+                    .await
+                    .map_err(store_err)?
+                    .is_some_and(|f| f.ignore_soft);
                 if ignores {
-                    self.clock.sleep(Duration::from_millis(self.cfg.soft_timeout_ms)).await;
+                    self.clock
+                        .sleep(Duration::from_millis(self.cfg.soft_timeout_ms))
+                        .await;
                     return Err(DriverError::new(
                         Code::OperationTimeout,
-                        format!("the guest ignored the SOFT {op} request for {} ms", self.cfg.soft_timeout_ms),
+                        format!(
+                            "the guest ignored the SOFT {op} request for {} ms",
+                            self.cfg.soft_timeout_ms
+                        ),
                     ));
                 }
             }
@@ -207,38 +236,51 @@ impl ComputeDriver for SimDriver {
     }
 
     async fn create(&self, spec: &MachineSpec) -> Result<Placement, DriverError> {
-        self.run(&spec.desktop_id, "create", self.cfg.create_ms, false).await?;
+        self.run(&spec.desktop_id, "create", self.cfg.create_ms, false)
+            .await?;
         Ok(Placement::default())
     }
 
     async fn start(&self, m: &MachineRef) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "os-start", self.cfg.start_ms, false).await
+        self.run(&m.desktop_id, "os-start", self.cfg.start_ms, false)
+            .await
     }
 
     async fn stop(&self, m: &MachineRef, mode: PowerMode) -> Result<(), DriverError> {
         // A hibernated machine has no guest to ask: its saved state is discarded.
         let soft = mode == PowerMode::Soft && m.status == DesktopStatus::Active;
-        self.run(&m.desktop_id, "os-stop", self.cfg.stop_ms, soft).await
+        self.run(&m.desktop_id, "os-stop", self.cfg.stop_ms, soft)
+            .await
     }
 
     async fn reboot(&self, m: &MachineRef, mode: PowerMode) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "reboot", self.cfg.reboot_ms, mode == PowerMode::Soft).await
+        self.run(
+            &m.desktop_id,
+            "reboot",
+            self.cfg.reboot_ms,
+            mode == PowerMode::Soft,
+        )
+        .await
     }
 
     async fn hibernate(&self, m: &MachineRef) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "os-hibernate", self.cfg.hibernate_ms, false).await
+        self.run(&m.desktop_id, "os-hibernate", self.cfg.hibernate_ms, false)
+            .await
     }
 
     async fn rebuild(&self, m: &MachineRef, _image: &ImageSpec) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "rebuild", self.cfg.rebuild_ms, false).await
+        self.run(&m.desktop_id, "rebuild", self.cfg.rebuild_ms, false)
+            .await
     }
 
     async fn logoff(&self, m: &MachineRef, _message: Option<&str>) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "logoff", self.cfg.logoff_ms, false).await
+        self.run(&m.desktop_id, "logoff", self.cfg.logoff_ms, false)
+            .await
     }
 
     async fn delete(&self, m: &MachineRef) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "delete", self.cfg.delete_ms, false).await
+        self.run(&m.desktop_id, "delete", self.cfg.delete_ms, false)
+            .await
     }
 
     async fn observe(&self, m: &MachineRef) -> Result<Observed, DriverError> {
@@ -266,7 +308,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!sleeper.is_finished());
         clock.advance(Duration::from_secs(3600));
-        tokio::time::timeout(Duration::from_secs(2), sleeper).await.expect("woken").expect("joined");
+        tokio::time::timeout(Duration::from_secs(2), sleeper)
+            .await
+            .expect("woken")
+            .expect("joined");
     }
 
     #[tokio::test]
@@ -274,6 +319,10 @@ mod tests {
         let clock = SimClock::new(0.001);
         let t = Instant::now();
         clock.sleep(Duration::from_secs(60)).await;
-        assert!(t.elapsed() < Duration::from_secs(1), "60 simulated s took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "60 simulated s took {:?}",
+            t.elapsed()
+        );
     }
 }

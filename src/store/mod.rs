@@ -57,7 +57,11 @@ pub trait Store: Send + Sync + 'static {
     /// One user of a project.
     async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRow>>;
     /// Users of a project matching `filter`, with the total before paging.
-    async fn list_users(&self, project_id: &str, filter: &UserFilter) -> StoreResult<(Vec<UserRow>, i64)>;
+    async fn list_users(
+        &self,
+        project_id: &str,
+        filter: &UserFilter,
+    ) -> StoreResult<(Vec<UserRow>, i64)>;
     /// Delete a user; `false` if absent.
     async fn delete_user(&self, project_id: &str, user_id: &str) -> StoreResult<bool>;
     /// Desktops assigned to a user name.
@@ -69,25 +73,58 @@ pub trait Store: Send + Sync + 'static {
     /// One desktop of a project.
     async fn get_desktop(&self, project_id: &str, id: &str) -> StoreResult<Option<DesktopRow>>;
     /// Desktops of a project matching `filter`, with the total before paging.
-    async fn list_desktops(&self, project_id: &str, filter: &DesktopFilter) -> StoreResult<(Vec<DesktopRow>, i64)>;
+    async fn list_desktops(
+        &self,
+        project_id: &str,
+        filter: &DesktopFilter,
+    ) -> StoreResult<(Vec<DesktopRow>, i64)>;
     /// Ids of desktops of a project matching a computer name set (for uniqueness checks).
-    async fn existing_computer_names(&self, project_id: &str, names: &[String]) -> StoreResult<Vec<String>>;
+    async fn existing_computer_names(
+        &self,
+        project_id: &str,
+        names: &[String],
+    ) -> StoreResult<Vec<String>>;
     /// Change a desktop's login status (simulated sessions); only on an idle ACTIVE desktop.
     async fn set_login_status(&self, project_id: &str, id: &str, login: &str) -> StoreResult<bool>;
 
     // ---- jobs: submission ----
-    /// Create a job that creates desktops: desktops, job and sub-jobs in one transaction.
-    async fn submit_create(&self, job: &NewJob, desktops: &[NewDesktop]) -> StoreResult<()>;
+    /// Create a job that creates desktops: missing users, desktops, job and
+    /// sub-jobs in one transaction.
+    async fn submit_create(
+        &self,
+        job: &NewJob,
+        desktops: &[NewDesktop],
+        users: &[UserRow],
+    ) -> StoreResult<()>;
     /// Create a job that applies `op` to existing desktops. Each desktop is checked
     /// with the state machine and locked in the same transaction; refused ones are
-    /// returned and get no sub-job. No job is written when none is accepted.
-    async fn submit_batch(&self, job: &NewJob, op: Operation, force: bool, desktop_ids: &[String]) -> StoreResult<BatchOutcome>;
+    /// returned and get no sub-job. No job is written when none is accepted, nor
+    /// when `atomic` and any is refused.
+    async fn submit_batch(
+        &self,
+        job: &NewJob,
+        op: Operation,
+        force: bool,
+        atomic: bool,
+        desktop_ids: &[String],
+    ) -> StoreResult<BatchOutcome>;
     /// Re-run the FAILED sub-jobs of a finished job as a new attempt.
-    async fn retry_job(&self, project_id: &str, job_id: &str, now_ms: i64) -> StoreResult<RetryOutcome>;
+    async fn retry_job(
+        &self,
+        project_id: &str,
+        job_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<RetryOutcome>;
 
     // ---- jobs: workers ----
     /// Claim up to `limit` runnable sub-jobs for `owner` with a lease until `lease_until_ms`.
-    async fn claim(&self, owner: &str, limit: i64, now_ms: i64, lease_until_ms: i64) -> StoreResult<Vec<Claimed>>;
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: i64,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<Vec<Claimed>>;
     /// Record finished sub-jobs (fenced by owner) and settle their desktops and jobs.
     async fn complete(&self, owner: &str, done: &[Completion], now_ms: i64) -> StoreResult<usize>;
     /// Extend the leases of `owner`'s running sub-jobs.
@@ -95,7 +132,14 @@ pub trait Store: Send + Sync + 'static {
     /// Put RUNNING sub-jobs whose lease expired (or, when `all_foreign`, that belong to
     /// any other owner) back in the queue with attempt + 1; those past `max_attempts`
     /// are claimed by `owner` and returned so the caller fails them cleanly.
-    async fn requeue_orphans(&self, owner: &str, now_ms: i64, all_foreign: bool, max_attempts: i64, lease_until_ms: i64) -> StoreResult<(u64, Vec<Claimed>)>;
+    async fn requeue_orphans(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        all_foreign: bool,
+        max_attempts: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<(u64, Vec<Claimed>)>;
     /// Whether any sub-job is WAITING and due (for workers deciding to sleep).
     async fn next_due_ms(&self) -> StoreResult<Option<i64>>;
 
@@ -109,7 +153,13 @@ pub trait Store: Send + Sync + 'static {
     /// Record notifications sent (or that would be sent) to users.
     async fn insert_notifications(&self, n: &[NotificationRow]) -> StoreResult<()>;
     /// Notifications of a project, newest first, optionally for one desktop.
-    async fn list_notifications(&self, project_id: &str, desktop_id: Option<&str>, offset: i64, limit: i64) -> StoreResult<(Vec<NotificationRow>, i64)>;
+    async fn list_notifications(
+        &self,
+        project_id: &str,
+        desktop_id: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<NotificationRow>, i64)>;
 
     // ---- simulator state shared by every node ----
     /// Set or replace a desktop's injected fault.
@@ -119,7 +169,11 @@ pub trait Store: Send + Sync + 'static {
     /// A desktop's injected fault, if any.
     async fn get_sim_fault(&self, desktop_id: &str) -> StoreResult<Option<SimFault>>;
     /// Consume one injected failure for `op` if one is armed: `(code, message)`.
-    async fn take_sim_failure(&self, desktop_id: &str, op: &str) -> StoreResult<Option<(String, String)>>;
+    async fn take_sim_failure(
+        &self,
+        desktop_id: &str,
+        op: &str,
+    ) -> StoreResult<Option<(String, String)>>;
     /// Whether any fault is injected at all (lets the simulator skip lookups).
     async fn any_sim_faults(&self) -> StoreResult<bool>;
 }

@@ -186,8 +186,8 @@ pub struct Refused {
 /// The result of `submit_batch`.
 #[derive(Debug, Clone, Default)]
 pub struct BatchOutcome {
-    /// Desktops that got a sub-job.
-    pub accepted: Vec<String>,
+    /// Desktops that got a sub-job, as they were before it.
+    pub accepted: Vec<DesktopRow>,
     /// Desktops that did not.
     pub refused: Vec<Refused>,
     /// Sub-jobs cancelled by a forced delete (to stop their running work).
@@ -366,6 +366,8 @@ pub struct NotificationRow {
     pub project_id: String,
     /// Desktop concerned.
     pub desktop_id: String,
+    /// Its name.
+    pub desktop_name: String,
     /// Recipient.
     pub user_name: Option<String>,
     /// Recipient's e-mail.

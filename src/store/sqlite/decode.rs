@@ -21,7 +21,8 @@ pub const JOB_COLS: &str = "id, project_id, job_type, status, params, requested_
     succeeded, failed, error_code, fail_reason, created_ms, begin_ms, end_ms";
 
 pub fn parse<T: FromStr>(what: &str, s: &str) -> StoreResult<T> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("{what}: {s:?}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{what}: {s:?}")))
 }
 
 fn parse_opt<T: FromStr>(what: &str, s: Option<String>) -> StoreResult<Option<T>> {

@@ -10,7 +10,9 @@ impl SqliteStore {
     pub(super) async fn get_desktops_(&self, ids: &[String]) -> StoreResult<Vec<DesktopRow>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(super::CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id IN ("));
+            let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id IN ("
+            ));
             let mut sep = qb.separated(", ");
             for id in chunk {
                 sep.push_bind(id);
@@ -23,49 +25,83 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub(super) async fn get_desktop_(&self, project_id: &str, id: &str) -> StoreResult<Option<DesktopRow>> {
-        let row = sqlx::query(&format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id = ? AND d.project_id = ?"))
-            .bind(id)
-            .bind(project_id)
-            .fetch_optional(&self.read)
-            .await?;
+    pub(super) async fn get_desktop_(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<DesktopRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id = ? AND d.project_id = ?"
+        ))
+        .bind(id)
+        .bind(project_id)
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|r| desktop(&r, 0)).transpose()
     }
 
-    pub(super) async fn list_desktops_(&self, project_id: &str, f: &DesktopFilter) -> StoreResult<(Vec<DesktopRow>, i64)> {
+    pub(super) async fn list_desktops_(
+        &self,
+        project_id: &str,
+        f: &DesktopFilter,
+    ) -> StoreResult<(Vec<DesktopRow>, i64)> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM desktops d WHERE ");
         push_filter(&mut count, project_id, f);
         let total: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
 
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE "));
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE "));
         push_filter(&mut qb, project_id, f);
         let dir = if f.sort_desc { "DESC" } else { "ASC" };
         match f.sort_field.as_deref() {
-            Some("computer_name") => qb.push(format!(" ORDER BY d.computer_name {dir}, d.seq {dir}")),
+            Some("computer_name") => {
+                qb.push(format!(" ORDER BY d.computer_name {dir}, d.seq {dir}"))
+            }
             _ => qb.push(format!(" ORDER BY d.seq {dir}")),
         };
-        qb.push(" LIMIT ").push_bind(f.limit).push(" OFFSET ").push_bind(f.offset);
+        qb.push(" LIMIT ")
+            .push_bind(f.limit)
+            .push(" OFFSET ")
+            .push_bind(f.offset);
         let rows = qb.build().fetch_all(&self.read).await?;
-        let list = rows.iter().map(|r| desktop(r, 0)).collect::<StoreResult<Vec<_>>>()?;
+        let list = rows
+            .iter()
+            .map(|r| desktop(r, 0))
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok((list, total))
     }
 
-    pub(super) async fn existing_computer_names_(&self, project_id: &str, names: &[String]) -> StoreResult<Vec<String>> {
+    pub(super) async fn existing_computer_names_(
+        &self,
+        project_id: &str,
+        names: &[String],
+    ) -> StoreResult<Vec<String>> {
         let mut out = Vec::new();
         for chunk in names.chunks(super::CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT computer_name FROM desktops WHERE project_id = ");
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT computer_name FROM desktops WHERE project_id = ",
+            );
             qb.push_bind(project_id).push(" AND computer_name IN (");
             let mut sep = qb.separated(", ");
             for n in chunk {
                 sep.push_bind(n);
             }
             qb.push(")");
-            out.extend(qb.build_query_scalar::<String>().fetch_all(&self.read).await?);
+            out.extend(
+                qb.build_query_scalar::<String>()
+                    .fetch_all(&self.read)
+                    .await?,
+            );
         }
         Ok(out)
     }
 
-    pub(super) async fn set_login_status_(&self, project_id: &str, id: &str, login: &str) -> StoreResult<bool> {
+    pub(super) async fn set_login_status_(
+        &self,
+        project_id: &str,
+        id: &str,
+        login: &str,
+    ) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE desktops SET login_status = ? WHERE id = ? AND project_id = ? \
              AND status = 'ACTIVE' AND busy_sub_job IS NULL",
@@ -85,10 +121,14 @@ fn push_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, project_id: &'a str, f: &'
         qb.push(" AND d.status = ").push_bind(s);
     }
     if let Some(u) = &f.user_name {
-        qb.push(" AND d.user_name LIKE ").push_bind(format!("%{}%", escape_like(u))).push(" ESCAPE '\\'");
+        qb.push(" AND d.user_name LIKE ")
+            .push_bind(format!("%{}%", escape_like(u)))
+            .push(" ESCAPE '\\'");
     }
     if let Some(n) = &f.computer_name {
-        qb.push(" AND d.computer_name LIKE ").push_bind(format!("%{}%", escape_like(n))).push(" ESCAPE '\\'");
+        qb.push(" AND d.computer_name LIKE ")
+            .push_bind(format!("%{}%", escape_like(n)))
+            .push(" ESCAPE '\\'");
     }
     if let Some(ip) = &f.desktop_ip {
         qb.push(" AND d.ip_address = ").push_bind(ip);

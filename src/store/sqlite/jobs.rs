@@ -7,8 +7,8 @@ use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::job::JobStatus;
 use crate::domain::machine::{Operation, Settled, Snapshot};
 use crate::store::{
-    BatchOutcome, BatchRefusal, Claimed, Completion, DesktopRow, JobRow, NewDesktop, NewJob, Refused,
-    RetryOutcome, StoreResult, SubJobFilter, SubJobRow,
+    BatchOutcome, BatchRefusal, Claimed, Completion, DesktopRow, JobRow, NewDesktop, NewJob,
+    Refused, RetryOutcome, StoreResult, SubJobFilter, SubJobRow, UserRow,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
@@ -21,13 +21,38 @@ struct NewSub<'a> {
 }
 
 impl SqliteStore {
-    pub(super) async fn submit_create_(&self, job: &NewJob, desktops: &[NewDesktop]) -> StoreResult<()> {
+    pub(super) async fn submit_create_(
+        &self,
+        job: &NewJob,
+        desktops: &[NewDesktop],
+        users: &[UserRow],
+    ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
+        for chunk in users.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO users (id, project_id, user_name, user_email, user_phone, description, created_ms) ",
+            );
+            qb.push_values(chunk, |mut b, u| {
+                b.push_bind(&u.id)
+                    .push_bind(&u.project_id)
+                    .push_bind(&u.user_name)
+                    .push_bind(&u.user_email)
+                    .push_bind(&u.user_phone)
+                    .push_bind(&u.description)
+                    .push_bind(u.created_ms);
+            });
+            qb.push(" ON CONFLICT (project_id, user_name) DO NOTHING");
+            qb.build().execute(&mut *tx).await?;
+        }
         let first = reserve_seq(&mut tx, desktops.len()).await?;
         insert_job(&mut tx, job, desktops.len()).await?;
         let subs: Vec<NewSub<'_>> = desktops
             .iter()
-            .map(|d| NewSub { id: crate::domain::ids::SubJobId::new().to_string(), desktop: &d.row, operation: Operation::Create })
+            .map(|d| NewSub {
+                id: crate::domain::ids::SubJobId::new().to_string(),
+                desktop: &d.row,
+                operation: Operation::Create,
+            })
             .collect();
         for (n, chunk) in subs.chunks(CHUNK).enumerate() {
             let base = first + i64::try_from(n * CHUNK).unwrap_or(0);
@@ -75,6 +100,7 @@ impl SqliteStore {
         job: &NewJob,
         op: Operation,
         force: bool,
+        atomic: bool,
         desktop_ids: &[String],
     ) -> StoreResult<BatchOutcome> {
         let mut tx = self.write.begin().await?;
@@ -85,14 +111,28 @@ impl SqliteStore {
         let mut to_cancel: Vec<String> = Vec::new();
         for id in desktop_ids {
             let Some(d) = by_id.get(id.as_str()) else {
-                out.refused.push(Refused { desktop_id: id.clone(), desktop_name: None, status: None, reason: BatchRefusal::NotFound });
+                out.refused.push(Refused {
+                    desktop_id: id.clone(),
+                    desktop_name: None,
+                    status: None,
+                    reason: BatchRefusal::NotFound,
+                });
                 continue;
             };
             if d.project_id != job.project_id {
-                out.refused.push(Refused { desktop_id: id.clone(), desktop_name: None, status: None, reason: BatchRefusal::OtherProject });
+                out.refused.push(Refused {
+                    desktop_id: id.clone(),
+                    desktop_name: None,
+                    status: None,
+                    reason: BatchRefusal::OtherProject,
+                });
                 continue;
             }
-            let snap = Snapshot { status: d.status, task: d.task_status, login: d.login_status };
+            let snap = Snapshot {
+                status: d.status,
+                task: d.task_status,
+                login: d.login_status,
+            };
             match op.check(snap, force) {
                 Ok(_) => {
                     if let Some(holder) = &d.busy_sub_job {
@@ -108,7 +148,7 @@ impl SqliteStore {
                 }),
             }
         }
-        if accepted.is_empty() {
+        if accepted.is_empty() || (atomic && !out.refused.is_empty()) {
             return Ok(out);
         }
         if !to_cancel.is_empty() {
@@ -119,25 +159,42 @@ impl SqliteStore {
         insert_job(&mut tx, job, accepted.len()).await?;
         let subs: Vec<NewSub<'_>> = accepted
             .iter()
-            .map(|d| NewSub { id: crate::domain::ids::SubJobId::new().to_string(), desktop: d, operation: op })
+            .map(|d| NewSub {
+                id: crate::domain::ids::SubJobId::new().to_string(),
+                desktop: d,
+                operation: op,
+            })
             .collect();
         for (n, chunk) in subs.chunks(CHUNK).enumerate() {
             let base = first + i64::try_from(n * CHUNK).unwrap_or(0);
             insert_subs(&mut tx, job, chunk, base).await?;
-            lock_desktops(&mut tx, &job.id, op, chunk.iter().map(|s| s.desktop.id.as_str())).await?;
+            lock_desktops(
+                &mut tx,
+                &job.id,
+                op,
+                chunk.iter().map(|s| s.desktop.id.as_str()),
+            )
+            .await?;
         }
         tx.commit().await?;
-        out.accepted = accepted.iter().map(|d| d.id.clone()).collect();
+        out.accepted = accepted.into_iter().cloned().collect();
         Ok(out)
     }
 
-    pub(super) async fn retry_job_(&self, project_id: &str, job_id: &str, now_ms: i64) -> StoreResult<RetryOutcome> {
+    pub(super) async fn retry_job_(
+        &self,
+        project_id: &str,
+        job_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<RetryOutcome> {
         let mut tx = self.write.begin().await?;
-        let Some(row) = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = ? AND project_id = ?"))
-            .bind(job_id)
-            .bind(project_id)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE id = ? AND project_id = ?"
+        ))
+        .bind(job_id)
+        .bind(project_id)
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Ok(RetryOutcome::NotFound);
         };
@@ -154,7 +211,10 @@ impl SqliteStore {
         .await?;
         let force = serde_json::from_str::<serde_json::Value>(&j.params)
             .ok()
-            .and_then(|p| p.get("is_force_delete").and_then(serde_json::Value::as_bool))
+            .and_then(|p| {
+                p.get("is_force_delete")
+                    .and_then(serde_json::Value::as_bool)
+            })
             .unwrap_or(false);
         let mut requeue: Vec<(String, DesktopRow, Operation)> = Vec::new();
         let mut refused = Vec::new();
@@ -164,11 +224,20 @@ impl SqliteStore {
             let op: Operation = parse("operation", &r.try_get::<String, _>(2)?)?;
             let present: Option<String> = r.try_get(3)?;
             if present.is_none() {
-                refused.push(Refused { desktop_id, desktop_name: None, status: None, reason: BatchRefusal::NotFound });
+                refused.push(Refused {
+                    desktop_id,
+                    desktop_name: None,
+                    status: None,
+                    reason: BatchRefusal::NotFound,
+                });
                 continue;
             }
             let d = desktop(r, 3)?;
-            let snap = Snapshot { status: d.status, task: d.task_status, login: d.login_status };
+            let snap = Snapshot {
+                status: d.status,
+                task: d.task_status,
+                login: d.login_status,
+            };
             match op.check(snap, force && op == Operation::Delete) {
                 Ok(_) if d.busy_sub_job.is_none() => requeue.push((sub_id, d, op)),
                 Ok(_) => refused.push(Refused {
@@ -176,7 +245,8 @@ impl SqliteStore {
                     desktop_name: Some(d.computer_name.clone()),
                     status: Some(d.status),
                     reason: BatchRefusal::State(crate::domain::machine::Refusal::Busy(
-                        d.task_status.unwrap_or(crate::domain::desktop::TaskStatus::Deleting),
+                        d.task_status
+                            .unwrap_or(crate::domain::desktop::TaskStatus::Deleting),
                     )),
                 }),
                 Err(e) => refused.push(Refused {
@@ -188,7 +258,10 @@ impl SqliteStore {
             }
         }
         if requeue.is_empty() {
-            return Ok(RetryOutcome::Retried { requeued: 0, refused });
+            return Ok(RetryOutcome::Retried {
+                requeued: 0,
+                refused,
+            });
         }
         for chunk in requeue.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
@@ -234,10 +307,19 @@ impl SqliteStore {
         .await?;
         let _ = now_ms;
         tx.commit().await?;
-        Ok(RetryOutcome::Retried { requeued: requeue.len(), refused })
+        Ok(RetryOutcome::Retried {
+            requeued: requeue.len(),
+            refused,
+        })
     }
 
-    pub(super) async fn claim_(&self, owner: &str, limit: i64, now_ms: i64, lease_until_ms: i64) -> StoreResult<Vec<Claimed>> {
+    pub(super) async fn claim_(
+        &self,
+        owner: &str,
+        limit: i64,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<Vec<Claimed>> {
         let token = uuid::Uuid::new_v4().to_string();
         let mut tx = self.write.begin().await?;
         let n = sqlx::query(
@@ -269,7 +351,12 @@ impl SqliteStore {
         Ok(claimed)
     }
 
-    pub(super) async fn complete_(&self, owner: &str, done: &[Completion], now_ms: i64) -> StoreResult<usize> {
+    pub(super) async fn complete_(
+        &self,
+        owner: &str,
+        done: &[Completion],
+        now_ms: i64,
+    ) -> StoreResult<usize> {
         if done.is_empty() {
             return Ok(0);
         }
@@ -283,11 +370,13 @@ impl SqliteStore {
     }
 
     pub(super) async fn renew_leases_(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64> {
-        let r = sqlx::query("UPDATE sub_jobs SET lease_until = ? WHERE lease_owner = ? AND status = 'RUNNING'")
-            .bind(lease_until_ms)
-            .bind(owner)
-            .execute(&self.write)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE sub_jobs SET lease_until = ? WHERE lease_owner = ? AND status = 'RUNNING'",
+        )
+        .bind(lease_until_ms)
+        .bind(owner)
+        .execute(&self.write)
+        .await?;
         Ok(r.rows_affected())
     }
 
@@ -299,7 +388,8 @@ impl SqliteStore {
         max_attempts: i64,
         lease_until_ms: i64,
     ) -> StoreResult<(u64, Vec<Claimed>)> {
-        const ORPHAN: &str = "status = 'RUNNING' AND (lease_until < ?1 OR (?2 AND lease_owner IS NOT ?3))";
+        const ORPHAN: &str =
+            "status = 'RUNNING' AND (lease_until < ?1 OR (?2 AND lease_owner IS NOT ?3))";
         let mut tx = self.write.begin().await?;
         let requeued = sqlx::query(&format!(
             "UPDATE sub_jobs SET status = 'WAITING', attempt = attempt + 1, progress = 0, lease_owner = NULL, \
@@ -330,28 +420,50 @@ impl SqliteStore {
     }
 
     pub(super) async fn next_due_ms_(&self) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT MIN(run_after_ms) FROM sub_jobs WHERE status = 'WAITING'")
-            .fetch_one(&self.read)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT MIN(run_after_ms) FROM sub_jobs WHERE status = 'WAITING'")
+                .fetch_one(&self.read)
+                .await?,
+        )
     }
 
-    pub(super) async fn get_job_(&self, project_id: &str, job_id: &str) -> StoreResult<Option<JobRow>> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = ? AND project_id = ?"))
-            .bind(job_id)
-            .bind(project_id)
-            .fetch_optional(&self.read)
-            .await?;
+    pub(super) async fn get_job_(
+        &self,
+        project_id: &str,
+        job_id: &str,
+    ) -> StoreResult<Option<JobRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE id = ? AND project_id = ?"
+        ))
+        .bind(job_id)
+        .bind(project_id)
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|r| job(&r)).transpose()
     }
 
-    pub(super) async fn list_sub_jobs_(&self, f: &SubJobFilter) -> StoreResult<(Vec<SubJobRow>, i64)> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE ");
+    pub(super) async fn list_sub_jobs_(
+        &self,
+        f: &SubJobFilter,
+    ) -> StoreResult<(Vec<SubJobRow>, i64)> {
+        let mut count = QueryBuilder::<Sqlite>::new(
+            "SELECT COUNT(*) FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE ",
+        );
         push_sub_filter(&mut count, f);
         let total: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {SUB_JOB_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE "));
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {SUB_JOB_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE "
+        ));
         push_sub_filter(&mut qb, f);
-        qb.push(if f.newest_first { " ORDER BY s.seq DESC" } else { " ORDER BY s.seq" });
-        qb.push(" LIMIT ").push_bind(f.limit).push(" OFFSET ").push_bind(f.offset);
+        qb.push(if f.newest_first {
+            " ORDER BY s.seq DESC"
+        } else {
+            " ORDER BY s.seq"
+        });
+        qb.push(" LIMIT ")
+            .push_bind(f.limit)
+            .push(" OFFSET ")
+            .push_bind(f.offset);
         let rows = qb.build().fetch_all(&self.read).await?;
         Ok((rows.iter().map(sub_job).collect::<StoreResult<_>>()?, total))
     }
@@ -394,7 +506,12 @@ async fn insert_job(tx: &mut SqliteConnection, job: &NewJob, total: usize) -> St
     Ok(())
 }
 
-async fn insert_subs(tx: &mut SqliteConnection, job: &NewJob, subs: &[NewSub<'_>], base: i64) -> StoreResult<()> {
+async fn insert_subs(
+    tx: &mut SqliteConnection,
+    job: &NewJob,
+    subs: &[NewSub<'_>],
+    base: i64,
+) -> StoreResult<()> {
     let mut qb = QueryBuilder::<Sqlite>::new(
         "INSERT INTO sub_jobs (id, seq, job_id, project_id, job_type, desktop_id, desktop_name, user_name, \
          product_id, ip_address, operation, prev_status, prev_login, status, run_after_ms, created_ms) ",
@@ -402,11 +519,12 @@ async fn insert_subs(tx: &mut SqliteConnection, job: &NewJob, subs: &[NewSub<'_>
     let mut i = 0i64;
     qb.push_values(subs, |mut b, s| {
         let d = s.desktop;
-        let (prev_status, prev_login) = if s.operation == Operation::Create && d.status == DesktopStatus::Build {
-            (DesktopStatus::Build, LoginStatus::Unregister)
-        } else {
-            (d.status, d.login_status)
-        };
+        let (prev_status, prev_login) =
+            if s.operation == Operation::Create && d.status == DesktopStatus::Build {
+                (DesktopStatus::Build, LoginStatus::Unregister)
+            } else {
+                (d.status, d.login_status)
+            };
         b.push_bind(&s.id)
             .push_bind(base + i)
             .push_bind(&job.id)
@@ -453,7 +571,9 @@ async fn lock_desktops<'a>(
 async fn load_desktops(tx: &mut SqliteConnection, ids: &[String]) -> StoreResult<Vec<DesktopRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id IN ("));
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id IN ("
+        ));
         let mut sep = qb.separated(", ");
         for id in chunk {
             sep.push_bind(id);
@@ -467,16 +587,23 @@ async fn load_desktops(tx: &mut SqliteConnection, ids: &[String]) -> StoreResult
 }
 
 /// Fail sub-jobs taken over by a forced delete; their jobs count them as failed.
-async fn cancel_sub_jobs(tx: &mut SqliteConnection, ids: &[String], now_ms: i64) -> StoreResult<()> {
+async fn cancel_sub_jobs(
+    tx: &mut SqliteConnection,
+    ids: &[String],
+    now_ms: i64,
+) -> StoreResult<()> {
     let code = crate::domain::error_code::Code::Cancelled;
-    let mut qb = QueryBuilder::<Sqlite>::new("UPDATE sub_jobs SET status = 'FAILED', error_code = ");
+    let mut qb =
+        QueryBuilder::<Sqlite>::new("UPDATE sub_jobs SET status = 'FAILED', error_code = ");
     qb.push_bind(code.wire())
         .push(", fail_reason = ")
         .push_bind(code.default_message())
         .push(", end_ms = ")
         .push_bind(now_ms)
-        .push(", progress = 100, lease_owner = NULL, lease_until = NULL, claim_token = NULL \
-               WHERE status IN ('WAITING', 'RUNNING') AND id IN (");
+        .push(
+            ", progress = 100, lease_owner = NULL, lease_until = NULL, claim_token = NULL \
+               WHERE status IN ('WAITING', 'RUNNING') AND id IN (",
+        );
     let mut sep = qb.separated(", ");
     for id in ids {
         sep.push_bind(id);
@@ -512,13 +639,22 @@ async fn load_claimed(tx: &mut SqliteConnection, token: &str) -> StoreResult<Vec
                 prev_login: parse("prev_login", &r.try_get::<String, _>(5)?)?,
                 params: r.try_get(6)?,
                 attempt: r.try_get(7)?,
-                desktop: if present.is_some() { Some(desktop(r, 8)?) } else { None },
+                desktop: if present.is_some() {
+                    Some(desktop(r, 8)?)
+                } else {
+                    None
+                },
             })
         })
         .collect()
 }
 
-async fn complete_chunk(tx: &mut SqliteConnection, owner: &str, done: &[Completion], now_ms: i64) -> StoreResult<usize> {
+async fn complete_chunk(
+    tx: &mut SqliteConnection,
+    owner: &str,
+    done: &[Completion],
+    now_ms: i64,
+) -> StoreResult<usize> {
     // 1. Sub-jobs, fenced: only those still RUNNING under our lease are ours to finish.
     let mut qb = QueryBuilder::<Sqlite>::new(
         "UPDATE sub_jobs SET status = v.column2, error_code = v.column3, fail_reason = v.column4, \
@@ -546,8 +682,16 @@ async fn complete_chunk(tx: &mut SqliteConnection, owner: &str, done: &[Completi
     qb.push(") AS v WHERE sub_jobs.id = v.column1 AND sub_jobs.status = 'RUNNING' AND sub_jobs.lease_owner = ")
         .push_bind(owner)
         .push(" RETURNING sub_jobs.id");
-    let owned: std::collections::HashSet<String> = qb.build_query_scalar::<String>().fetch_all(&mut *tx).await?.into_iter().collect();
-    let mine: Vec<&Completion> = done.iter().filter(|c| owned.contains(&c.sub_job_id)).collect();
+    let owned: std::collections::HashSet<String> = qb
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    let mine: Vec<&Completion> = done
+        .iter()
+        .filter(|c| owned.contains(&c.sub_job_id))
+        .collect();
     if mine.is_empty() {
         return Ok(0);
     }
@@ -568,8 +712,14 @@ async fn complete_chunk(tx: &mut SqliteConnection, owner: &str, done: &[Completi
         );
         let mut sep = qb.separated(", ");
         for (c, s, l) in &stays {
-            let (image, image_type) = c.new_image.as_ref().map_or((None, None), |(i, t)| (Some(i.as_str()), Some(t.as_str())));
-            let (host, ip) = c.placement.as_ref().map_or((None, None), |(h, ip)| (h.as_deref(), ip.as_deref()));
+            let (image, image_type) = c
+                .new_image
+                .as_ref()
+                .map_or((None, None), |(i, t)| (Some(i.as_str()), Some(t.as_str())));
+            let (host, ip) = c
+                .placement
+                .as_ref()
+                .map_or((None, None), |(h, ip)| (h.as_deref(), ip.as_deref()));
             sep.push("(")
                 .push_bind_unseparated(&c.desktop_id)
                 .push_unseparated(", ")
@@ -595,7 +745,9 @@ async fn complete_chunk(tx: &mut SqliteConnection, owner: &str, done: &[Completi
     // 3. Desktops that are gone.
     let gone: Vec<&&Completion> = mine.iter().filter(|c| c.settled == Settled::Gone).collect();
     if !gone.is_empty() {
-        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM desktops WHERE (id, busy_sub_job) IN (VALUES ");
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "DELETE FROM desktops WHERE (id, busy_sub_job) IN (VALUES ",
+        );
         let mut sep = qb.separated(", ");
         for c in &gone {
             sep.push("(")
@@ -606,12 +758,21 @@ async fn complete_chunk(tx: &mut SqliteConnection, owner: &str, done: &[Completi
         }
         qb.push(")");
         qb.build().execute(&mut *tx).await?;
-        let orphans: Vec<&(String, String)> = gone.iter().filter_map(|c| c.delete_orphan_user.as_ref()).collect();
+        let orphans: Vec<&(String, String)> = gone
+            .iter()
+            .filter_map(|c| c.delete_orphan_user.as_ref())
+            .collect();
         if !orphans.is_empty() {
-            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM users WHERE (project_id, user_name) IN (VALUES ");
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "DELETE FROM users WHERE (project_id, user_name) IN (VALUES ",
+            );
             let mut sep = qb.separated(", ");
             for (p, u) in &orphans {
-                sep.push("(").push_bind_unseparated(p).push_unseparated(", ").push_bind_unseparated(u).push_unseparated(")");
+                sep.push("(")
+                    .push_bind_unseparated(p)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(u)
+                    .push_unseparated(")");
             }
             qb.push(") AND NOT EXISTS (SELECT 1 FROM desktops d WHERE d.project_id = users.project_id AND d.user_name = users.user_name)");
             qb.build().execute(&mut *tx).await?;
@@ -634,7 +795,11 @@ async fn complete_chunk(tx: &mut SqliteConnection, owner: &str, done: &[Completi
 
 /// Add (succeeded, failed) to each job's counters and derive its status with
 /// `JobStatus::from_counts`, the one rule for it.
-async fn settle_jobs(tx: &mut SqliteConnection, per_job: &HashMap<String, (i64, i64)>, now_ms: i64) -> StoreResult<()> {
+async fn settle_jobs(
+    tx: &mut SqliteConnection,
+    per_job: &HashMap<String, (i64, i64)>,
+    now_ms: i64,
+) -> StoreResult<()> {
     for (job_id, (ok, failed)) in per_job {
         let row = sqlx::query(
             "UPDATE jobs SET succeeded = succeeded + ?, failed = failed + ? WHERE id = ? RETURNING total, succeeded, failed",
@@ -644,7 +809,8 @@ async fn settle_jobs(tx: &mut SqliteConnection, per_job: &HashMap<String, (i64, 
         .bind(job_id)
         .fetch_one(&mut *tx)
         .await?;
-        let (total, succeeded, failed): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let (total, succeeded, failed): (i64, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         let status = JobStatus::from_counts(total, 1, succeeded, failed);
         if status.is_terminal() && failed > 0 {
             sqlx::query(

@@ -1,15 +1,24 @@
 //! Projects, credentials, users, notifications and simulator faults.
 
 use super::{SqliteStore, is_unique_violation, reserve_seq};
-use crate::store::{CredentialRow, NotificationRow, SimFault, StoreError, StoreResult, UserFilter, UserRow};
+use crate::store::{
+    CredentialRow, NotificationRow, SimFault, StoreError, StoreResult, UserFilter, UserRow,
+};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 impl SqliteStore {
     pub(super) async fn count_projects_(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM projects").fetch_one(&self.read).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM projects")
+            .fetch_one(&self.read)
+            .await?)
     }
 
-    pub(super) async fn ensure_project_(&self, id: &str, name: &str, now_ms: i64) -> StoreResult<()> {
+    pub(super) async fn ensure_project_(
+        &self,
+        id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO projects (id, name, created_ms) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
             .bind(id)
             .bind(name)
@@ -42,7 +51,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn get_credential_(&self, access_key: &str) -> StoreResult<Option<CredentialRow>> {
+    pub(super) async fn get_credential_(
+        &self,
+        access_key: &str,
+    ) -> StoreResult<Option<CredentialRow>> {
         let row = sqlx::query(
             "SELECT access_key, project_id, secret_sealed, description, created_ms FROM credentials WHERE access_key = ?",
         )
@@ -52,7 +64,10 @@ impl SqliteStore {
         row.map(|r| credential(&r)).transpose()
     }
 
-    pub(super) async fn list_credentials_(&self, project_id: Option<&str>) -> StoreResult<Vec<CredentialRow>> {
+    pub(super) async fn list_credentials_(
+        &self,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<CredentialRow>> {
         let rows = sqlx::query(
             "SELECT access_key, project_id, secret_sealed, description, created_ms FROM credentials \
              WHERE (?1 IS NULL OR project_id = ?1) ORDER BY created_ms, access_key",
@@ -89,17 +104,30 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn get_user_(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRow>> {
-        let row = sqlx::query(&format!("{USER_SELECT} WHERE u.project_id = ? AND u.id = ?"))
-            .bind(project_id)
-            .bind(user_id)
-            .fetch_optional(&self.read)
-            .await?;
+    pub(super) async fn get_user_(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<UserRow>> {
+        let row = sqlx::query(&format!(
+            "{USER_SELECT} WHERE u.project_id = ? AND u.id = ?"
+        ))
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|r| user(&r)).transpose()
     }
 
-    pub(super) async fn list_users_(&self, project_id: &str, f: &UserFilter) -> StoreResult<(Vec<UserRow>, i64)> {
-        let like = f.user_name.as_ref().map(|n| format!("%{}%", escape_like(n)));
+    pub(super) async fn list_users_(
+        &self,
+        project_id: &str,
+        f: &UserFilter,
+    ) -> StoreResult<(Vec<UserRow>, i64)> {
+        let like = f
+            .user_name
+            .as_ref()
+            .map(|n| format!("%{}%", escape_like(n)));
         let total: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM users u WHERE u.project_id = ?1 AND (?2 IS NULL OR u.user_name LIKE ?2 ESCAPE '\\')",
         )
@@ -129,12 +157,18 @@ impl SqliteStore {
         Ok(r.rows_affected() > 0)
     }
 
-    pub(super) async fn count_user_desktops_(&self, project_id: &str, user_name: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM desktops WHERE project_id = ? AND user_name = ?")
-            .bind(project_id)
-            .bind(user_name)
-            .fetch_one(&self.read)
-            .await?)
+    pub(super) async fn count_user_desktops_(
+        &self,
+        project_id: &str,
+        user_name: &str,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM desktops WHERE project_id = ? AND user_name = ?",
+        )
+        .bind(project_id)
+        .bind(user_name)
+        .fetch_one(&self.read)
+        .await?)
     }
 
     pub(super) async fn insert_notifications_(&self, list: &[NotificationRow]) -> StoreResult<()> {
@@ -146,7 +180,7 @@ impl SqliteStore {
         for (chunk_no, chunk) in list.chunks(super::CHUNK).enumerate() {
             let base = first + i64::try_from(chunk_no * super::CHUNK).unwrap_or(0);
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO notifications (id, seq, project_id, desktop_id, user_name, user_email, kind, message, job_id, created_ms) ",
+                "INSERT INTO notifications (id, seq, project_id, desktop_id, desktop_name, user_name, user_email, kind, message, job_id, created_ms) ",
             );
             let mut i = 0i64;
             qb.push_values(chunk, |mut b, n| {
@@ -154,6 +188,7 @@ impl SqliteStore {
                     .push_bind(base + i)
                     .push_bind(&n.project_id)
                     .push_bind(&n.desktop_id)
+                    .push_bind(&n.desktop_name)
                     .push_bind(&n.user_name)
                     .push_bind(&n.user_email)
                     .push_bind(&n.kind)
@@ -183,7 +218,7 @@ impl SqliteStore {
         .fetch_one(&self.read)
         .await?;
         let rows = sqlx::query(
-            "SELECT id, project_id, desktop_id, user_name, user_email, kind, message, job_id, created_ms \
+            "SELECT id, project_id, desktop_id, desktop_name, user_name, user_email, kind, message, job_id, created_ms \
              FROM notifications WHERE project_id = ?1 AND (?2 IS NULL OR desktop_id = ?2) \
              ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
         )
@@ -200,12 +235,13 @@ impl SqliteStore {
                     id: r.try_get(0)?,
                     project_id: r.try_get(1)?,
                     desktop_id: r.try_get(2)?,
-                    user_name: r.try_get(3)?,
-                    user_email: r.try_get(4)?,
-                    kind: r.try_get(5)?,
-                    message: r.try_get(6)?,
-                    job_id: r.try_get(7)?,
-                    created_ms: r.try_get(8)?,
+                    desktop_name: r.try_get(3)?,
+                    user_name: r.try_get(4)?,
+                    user_email: r.try_get(5)?,
+                    kind: r.try_get(6)?,
+                    message: r.try_get(7)?,
+                    job_id: r.try_get(8)?,
+                    created_ms: r.try_get(9)?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -259,7 +295,11 @@ impl SqliteStore {
             .transpose()?)
     }
 
-    pub(super) async fn take_sim_failure_(&self, desktop_id: &str, op: &str) -> StoreResult<Option<(String, String)>> {
+    pub(super) async fn take_sim_failure_(
+        &self,
+        desktop_id: &str,
+        op: &str,
+    ) -> StoreResult<Option<(String, String)>> {
         // One statement: decrement only when armed for this operation.
         let row = sqlx::query(
             "UPDATE sim_faults SET fail_remaining = fail_remaining - 1 \
@@ -276,7 +316,11 @@ impl SqliteStore {
                 let code: Option<String> = r.try_get(0)?;
                 let msg: Option<String> = r.try_get(1)?;
                 Some((
-                    code.unwrap_or_else(|| crate::domain::error_code::Code::DriverFailed.wire().to_owned()),
+                    code.unwrap_or_else(|| {
+                        crate::domain::error_code::Code::DriverFailed
+                            .wire()
+                            .to_owned()
+                    }),
                     msg.unwrap_or_else(|| format!("injected failure of {op}")),
                 ))
             }

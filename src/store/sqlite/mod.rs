@@ -2,15 +2,21 @@
 //! through a single writer connection, so write transactions never contend for
 //! SQLite's lock and a read-check-write inside one is atomic.
 
+mod decode;
 mod desktops;
 mod jobs;
 mod misc;
-mod decode;
 
+use super::{
+    BatchOutcome, Claimed, Completion, CredentialRow, DesktopFilter, DesktopRow, JobRow,
+    NewDesktop, NewJob, NotificationRow, RetryOutcome, SimFault, SubJobFilter, SubJobRow,
+    UserFilter, UserRow,
+};
 use super::{StoreError, StoreResult};
-use super::{BatchOutcome, Claimed, Completion, CredentialRow, DesktopFilter, DesktopRow, JobRow, NewDesktop, NewJob, NotificationRow, RetryOutcome, SimFault, SubJobFilter, SubJobRow, UserFilter, UserRow};
 use crate::domain::machine::Operation;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -68,10 +74,12 @@ impl SqliteStore {
 /// Reserve `n` consecutive sequence numbers; returns the first.
 async fn reserve_seq(tx: &mut sqlx::SqliteConnection, n: usize) -> StoreResult<i64> {
     let n = i64::try_from(n).map_err(|_| StoreError::Corrupt("sequence overflow".into()))?;
-    let end: i64 = sqlx::query_scalar("UPDATE counters SET value = value + ? WHERE name = 'seq' RETURNING value")
-        .bind(n)
-        .fetch_one(&mut *tx)
-        .await?;
+    let end: i64 = sqlx::query_scalar(
+        "UPDATE counters SET value = value + ? WHERE name = 'seq' RETURNING value",
+    )
+    .bind(n)
+    .fetch_one(&mut *tx)
+    .await?;
     Ok(end - n + 1)
 }
 
@@ -108,7 +116,11 @@ impl super::Store for SqliteStore {
     async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRow>> {
         self.get_user_(project_id, user_id).await
     }
-    async fn list_users(&self, project_id: &str, filter: &UserFilter) -> StoreResult<(Vec<UserRow>, i64)> {
+    async fn list_users(
+        &self,
+        project_id: &str,
+        filter: &UserFilter,
+    ) -> StoreResult<(Vec<UserRow>, i64)> {
         self.list_users_(project_id, filter).await
     }
     async fn delete_user(&self, project_id: &str, user_id: &str) -> StoreResult<bool> {
@@ -123,25 +135,57 @@ impl super::Store for SqliteStore {
     async fn get_desktop(&self, project_id: &str, id: &str) -> StoreResult<Option<DesktopRow>> {
         self.get_desktop_(project_id, id).await
     }
-    async fn list_desktops(&self, project_id: &str, filter: &DesktopFilter) -> StoreResult<(Vec<DesktopRow>, i64)> {
+    async fn list_desktops(
+        &self,
+        project_id: &str,
+        filter: &DesktopFilter,
+    ) -> StoreResult<(Vec<DesktopRow>, i64)> {
         self.list_desktops_(project_id, filter).await
     }
-    async fn existing_computer_names(&self, project_id: &str, names: &[String]) -> StoreResult<Vec<String>> {
+    async fn existing_computer_names(
+        &self,
+        project_id: &str,
+        names: &[String],
+    ) -> StoreResult<Vec<String>> {
         self.existing_computer_names_(project_id, names).await
     }
     async fn set_login_status(&self, project_id: &str, id: &str, login: &str) -> StoreResult<bool> {
         self.set_login_status_(project_id, id, login).await
     }
-    async fn submit_create(&self, job: &NewJob, desktops: &[NewDesktop]) -> StoreResult<()> {
-        self.submit_create_(job, desktops).await
+    async fn submit_create(
+        &self,
+        job: &NewJob,
+        desktops: &[NewDesktop],
+        users: &[UserRow],
+    ) -> StoreResult<()> {
+        self.submit_create_(job, desktops, users).await
     }
-    async fn submit_batch(&self, job: &NewJob, op: Operation, force: bool, desktop_ids: &[String]) -> StoreResult<BatchOutcome> {
-        self.submit_batch_(job, op, force, desktop_ids).await
+    async fn submit_batch(
+        &self,
+        job: &NewJob,
+        op: Operation,
+        force: bool,
+        atomic: bool,
+        desktop_ids: &[String],
+    ) -> StoreResult<BatchOutcome> {
+        self.submit_batch_(job, op, force, atomic, desktop_ids)
+            .await
     }
-    async fn retry_job(&self, project_id: &str, job_id: &str, now_ms: i64) -> StoreResult<RetryOutcome> {
+    async fn retry_job(
+        &self,
+        project_id: &str,
+        job_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<RetryOutcome> {
         self.retry_job_(project_id, job_id, now_ms).await
     }
-    async fn claim(&self, owner: &str, limit: i64, now_ms: i64, lease_until_ms: i64) -> StoreResult<Vec<Claimed>> {
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: i64,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<Vec<Claimed>> {
         self.claim_(owner, limit, now_ms, lease_until_ms).await
     }
     async fn complete(&self, owner: &str, done: &[Completion], now_ms: i64) -> StoreResult<usize> {
@@ -150,8 +194,16 @@ impl super::Store for SqliteStore {
     async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64> {
         self.renew_leases_(owner, lease_until_ms).await
     }
-    async fn requeue_orphans(&self, owner: &str, now_ms: i64, all_foreign: bool, max_attempts: i64, lease_until_ms: i64) -> StoreResult<(u64, Vec<Claimed>)> {
-        self.requeue_orphans_(owner, now_ms, all_foreign, max_attempts, lease_until_ms).await
+    async fn requeue_orphans(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        all_foreign: bool,
+        max_attempts: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<(u64, Vec<Claimed>)> {
+        self.requeue_orphans_(owner, now_ms, all_foreign, max_attempts, lease_until_ms)
+            .await
     }
     async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
         self.next_due_ms_().await
@@ -165,8 +217,15 @@ impl super::Store for SqliteStore {
     async fn insert_notifications(&self, n: &[NotificationRow]) -> StoreResult<()> {
         self.insert_notifications_(n).await
     }
-    async fn list_notifications(&self, project_id: &str, desktop_id: Option<&str>, offset: i64, limit: i64) -> StoreResult<(Vec<NotificationRow>, i64)> {
-        self.list_notifications_(project_id, desktop_id, offset, limit).await
+    async fn list_notifications(
+        &self,
+        project_id: &str,
+        desktop_id: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<NotificationRow>, i64)> {
+        self.list_notifications_(project_id, desktop_id, offset, limit)
+            .await
     }
     async fn put_sim_fault(&self, f: &SimFault) -> StoreResult<()> {
         self.put_sim_fault_(f).await
@@ -177,7 +236,11 @@ impl super::Store for SqliteStore {
     async fn get_sim_fault(&self, desktop_id: &str) -> StoreResult<Option<SimFault>> {
         self.get_sim_fault_(desktop_id).await
     }
-    async fn take_sim_failure(&self, desktop_id: &str, op: &str) -> StoreResult<Option<(String, String)>> {
+    async fn take_sim_failure(
+        &self,
+        desktop_id: &str,
+        op: &str,
+    ) -> StoreResult<Option<(String, String)>> {
         self.take_sim_failure_(desktop_id, op).await
     }
     async fn any_sim_faults(&self) -> StoreResult<bool> {

@@ -1,0 +1,376 @@
+//! Validating a CreateDesktopReq into the desktops (and users) to create.
+//! Everything is checked before anything is written.
+
+use super::error::{ApiError, ApiResult};
+use super::state::{AppState, Caller};
+use crate::catalog::Image;
+use crate::domain::desktop::{DesktopStatus, DesktopType, LoginStatus};
+use crate::domain::error_code::Code;
+use crate::domain::ids::{DesktopId, UserId};
+use crate::domain::time::now_ms;
+use crate::store::{DesktopRow, NewDesktop, UserRow};
+use crate::wire::desktops::{CreateDesktopReq, DesktopUser, Tag, Volume};
+use std::collections::HashSet;
+
+/// What a create request turns into.
+pub struct Plan {
+    /// Desktops to create.
+    pub desktops: Vec<NewDesktop>,
+    /// Users to create if they do not exist.
+    pub users: Vec<UserRow>,
+}
+
+const DISK_TYPES: &[&str] = &["SAS", "SSD", "GPSSD", "SATA", "ESSD", "GPSSD2"];
+
+/// Shared desktop settings of a create request (also used by pools).
+pub struct Template {
+    /// Product.
+    pub product_id: String,
+    /// Image.
+    pub image: Image,
+    /// Zone.
+    pub availability_zone: String,
+    /// System disk (JSON).
+    pub root_volume: String,
+    /// Data disks (JSON).
+    pub data_volumes: String,
+    /// Tags (JSON).
+    pub tags: String,
+}
+
+/// Validate the settings every desktop of a request shares.
+pub fn template(
+    st: &AppState,
+    product_id: Option<String>,
+    image_id: Option<String>,
+    image_type: Option<String>,
+    zone: Option<String>,
+    root: Option<Volume>,
+    data: Option<Vec<Volume>>,
+    tags: Option<Vec<Tag>>,
+) -> ApiResult<Template> {
+    let product_id =
+        product_id.ok_or_else(|| ApiError::invalid("Missing parameter product_id."))?;
+    let product = st.catalog.product(&product_id).ok_or_else(|| {
+        ApiError::new(
+            Code::ProductNotFound,
+            format!("Product {product_id} does not exist in the catalog."),
+        )
+    })?;
+    let image_id = image_id.ok_or_else(|| ApiError::invalid("Missing parameter image_id."))?;
+    let image = st.catalog.image(&image_id).ok_or_else(|| {
+        ApiError::new(
+            Code::ImageNotFound,
+            format!("Image {image_id} does not exist in the catalog."),
+        )
+    })?;
+    if let Some(t) = image_type.filter(|t| *t != image.image_type) {
+        return Err(ApiError::invalid(format!(
+            "image_type {t} does not match image {image_id}, which is {}.",
+            image.image_type
+        )));
+    }
+    let availability_zone = match zone {
+        Some(z) => st
+            .catalog
+            .zone(&z)
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::ZoneNotFound,
+                    format!("Availability zone {z} does not exist."),
+                )
+            })?
+            .availability_zone
+            .clone(),
+        None => st
+            .catalog
+            .default_zone()
+            .map(|z| z.availability_zone.clone())
+            .unwrap_or_default(),
+    };
+    let root = root.unwrap_or(Volume {
+        kind: product.system_disk_type.clone(),
+        size: i64::from(product.system_disk_size),
+    });
+    check_volume("root_volume", &root, 80)?;
+    let data = data.unwrap_or_default();
+    if data.len() > 10 {
+        return Err(ApiError::invalid(format!(
+            "data_volumes has {} disks; at most 10 are allowed.",
+            data.len()
+        )));
+    }
+    for (i, v) in data.iter().enumerate() {
+        check_volume(&format!("data_volumes[{i}]"), v, 10)?;
+    }
+    let tags = tags.unwrap_or_default();
+    check_tags(&tags)?;
+    Ok(Template {
+        product_id,
+        image: image.clone(),
+        availability_zone,
+        root_volume: serde_json::to_string(&root).unwrap_or_default(),
+        data_volumes: serde_json::to_string(&data).unwrap_or_default(),
+        tags: serde_json::to_string(&tags).unwrap_or_default(),
+    })
+}
+
+fn check_volume(name: &str, v: &Volume, min: i64) -> ApiResult<()> {
+    if !DISK_TYPES.contains(&v.kind.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "{name}.type {:?} is not one of {}.",
+            v.kind,
+            DISK_TYPES.join(", ")
+        )));
+    }
+    if !(min..=32760).contains(&v.size) || v.size % 10 != 0 {
+        return Err(ApiError::invalid(format!(
+            "{name}.size {} must be a multiple of 10 in {min}..=32760 GiB.",
+            v.size
+        )));
+    }
+    Ok(())
+}
+
+fn check_tags(tags: &[Tag]) -> ApiResult<()> {
+    if tags.len() > 20 {
+        return Err(ApiError::invalid("tags: at most 20 tags are allowed."));
+    }
+    let mut keys = HashSet::new();
+    for t in tags {
+        if t.key.trim().is_empty() || t.key.chars().count() > 128 || t.key.starts_with("_sys_") {
+            return Err(ApiError::invalid(format!("tags: invalid key {:?}.", t.key)));
+        }
+        if t.value.as_ref().is_some_and(|v| v.chars().count() > 43) {
+            return Err(ApiError::invalid(format!(
+                "tags: the value of {:?} is longer than 43 characters.",
+                t.key
+            )));
+        }
+        if !keys.insert(t.key.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "tags: key {:?} appears twice.",
+                t.key
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A valid user name: letters, digits, `-`, `_`, 1..=64, starting with a letter or digit.
+pub fn check_user_name(name: &str) -> ApiResult<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "Invalid user_name {name:?}: use 1-64 letters, digits, - or _."
+        )))
+    }
+}
+
+/// A valid computer name: letters, digits, `-`, 1..=15, not starting or ending with `-`.
+pub fn check_computer_name(name: &str) -> ApiResult<()> {
+    let ok = (1..=15).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "Invalid computer_name {name:?}: use 1-15 letters, digits or -, not at either end."
+        )))
+    }
+}
+
+/// A name from a prefix with a random suffix (Huawei appends one too).
+#[must_use]
+pub fn generated_name(prefix: &str) -> String {
+    let suffix: String = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .take(15 - prefix.len().min(13))
+        .collect();
+    format!("{prefix}{suffix}")
+}
+
+/// A private IPv4 address derived from the desktop id.
+#[must_use]
+pub fn ip_for(id: &DesktopId) -> String {
+    let b = id.0.as_bytes();
+    format!("10.{}.{}.{}", b[0] % 64, b[1], b[2].max(2) % 254 + 1)
+}
+
+/// Plan a create request.
+pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiResult<Plan> {
+    if let Some(t) = req.desktop_type.as_deref().filter(|t| *t != "DEDICATED") {
+        return Err(ApiError::invalid(format!(
+            "desktop_type {t:?} is not supported; use DEDICATED (pools create POOLED desktops)."
+        )));
+    }
+    let tpl = template(
+        st,
+        req.product_id,
+        req.image_id,
+        req.image_type,
+        req.availability_zone,
+        req.root_volume,
+        req.data_volumes,
+        req.tags,
+    )?;
+    let max = st.limits.max_create;
+    let wanted: Vec<DesktopUser> = match (req.desktops, req.size) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid("Give either desktops or size, not both."));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "Missing parameter desktops (or size with desktop_name).",
+            ));
+        }
+        (Some(list), None) => {
+            if list.is_empty() || list.len() > max {
+                return Err(ApiError::invalid(format!(
+                    "desktops must hold 1 to {max} entries, not {}.",
+                    list.len()
+                )));
+            }
+            list
+        }
+        (None, Some(n)) => {
+            let n = usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| ApiError::invalid(format!("size must be 1 to {max}, not {n}.")))?;
+            let name = req.desktop_name.ok_or_else(|| {
+                ApiError::invalid("Missing parameter desktop_name (required with size).")
+            })?;
+            let limit = if n == 1 { 15 } else { 13 };
+            if name.is_empty() || name.len() > limit {
+                return Err(ApiError::invalid(format!(
+                    "desktop_name must be 1 to {limit} characters with size {n}."
+                )));
+            }
+            (0..n)
+                .map(|_| DesktopUser {
+                    user_name: None,
+                    user_email: None,
+                    computer_name: (n == 1).then(|| name.clone()),
+                    desktop_name_prefix: (n > 1).then(|| name.clone()),
+                    user_group: None,
+                })
+                .collect()
+        }
+    };
+    let now = now_ms();
+    let mut names = HashSet::new();
+    let mut desktops = Vec::with_capacity(wanted.len());
+    let mut users = Vec::new();
+    for (i, w) in wanted.into_iter().enumerate() {
+        if let Some(u) = &w.user_name {
+            check_user_name(u)
+                .map_err(|e| ApiError::invalid(format!("desktops[{i}]: {}", e.message)))?;
+        }
+        let name = match (w.computer_name, w.desktop_name_prefix) {
+            (Some(n), _) => n,
+            (None, Some(p)) => generated_name(&p),
+            (None, None) => generated_name(
+                w.user_name
+                    .as_deref()
+                    .map_or("desktop", |u| &u[..u.len().min(8)]),
+            ),
+        };
+        check_computer_name(&name)
+            .map_err(|e| ApiError::invalid(format!("desktops[{i}]: {}", e.message)))?;
+        if !names.insert(name.clone()) {
+            return Err(ApiError::invalid(format!(
+                "computer_name {name} appears twice in the request."
+            )));
+        }
+        if let Some(u) = &w.user_name {
+            users.push(UserRow {
+                id: UserId::new().to_string(),
+                project_id: caller.project_id.clone(),
+                user_name: u.clone(),
+                user_email: w.user_email.clone(),
+                user_phone: None,
+                description: String::new(),
+                created_ms: now,
+                total_desktops: 0,
+            });
+        }
+        desktops.push(new_desktop(
+            caller,
+            &tpl,
+            name,
+            w.user_name,
+            w.user_email,
+            None,
+            now,
+        ));
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    let taken = st
+        .store
+        .existing_computer_names(&caller.project_id, &names)
+        .await?;
+    if let Some(n) = taken.first() {
+        return Err(ApiError::new(
+            Code::ComputerNameExists,
+            format!("A desktop named {n} already exists in this project."),
+        ));
+    }
+    Ok(Plan { desktops, users })
+}
+
+/// One desktop row to create from a template.
+#[must_use]
+pub fn new_desktop(
+    caller: &Caller,
+    tpl: &Template,
+    computer_name: String,
+    user_name: Option<String>,
+    user_email: Option<String>,
+    pool_id: Option<String>,
+    now: i64,
+) -> NewDesktop {
+    let id = DesktopId::new();
+    NewDesktop {
+        row: DesktopRow {
+            id: id.to_string(),
+            project_id: caller.project_id.clone(),
+            computer_name,
+            status: DesktopStatus::Build,
+            task_status: None,
+            login_status: LoginStatus::Unregister,
+            busy_sub_job: None,
+            user_name,
+            user_email,
+            desktop_type: if pool_id.is_some() {
+                DesktopType::Pooled
+            } else {
+                DesktopType::Dedicated
+            },
+            pool_id,
+            product_id: tpl.product_id.clone(),
+            image_id: tpl.image.id.clone(),
+            image_type: tpl.image.image_type.clone(),
+            availability_zone: tpl.availability_zone.clone(),
+            ip_address: ip_for(&id),
+            host: None,
+            root_volume: tpl.root_volume.clone(),
+            data_volumes: tpl.data_volumes.clone(),
+            tags: tpl.tags.clone(),
+            created_ms: now,
+        },
+    }
+}

@@ -1,0 +1,95 @@
+//! The one place failures become responses: `{"error_code", "error_msg"}` with the
+//! status the code table owns. 5xx are logged at error with their source; 4xx at debug.
+
+use crate::domain::error_code::Code;
+use crate::store::StoreError;
+use crate::wire::error_body::ErrorBody;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An API failure.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The code (and so the HTTP status).
+    pub code: Code,
+    /// `error_msg`.
+    pub message: String,
+    /// `error_detail`.
+    pub detail: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a specific message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// An error with the code's default message.
+    #[must_use]
+    pub fn code(code: Code) -> Self {
+        Self::new(code, code.default_message())
+    }
+
+    /// A 400 naming the parameter.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidParameter, message)
+    }
+
+    /// Attach `error_detail`.
+    #[must_use]
+    pub fn with_detail(mut self, detail: String) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// The body, with the request id for gateway (`APIGW.*`) errors.
+    #[must_use]
+    pub fn body(&self, request_id: Option<&str>) -> ErrorBody {
+        let gateway = self.code.wire().starts_with("APIGW.");
+        ErrorBody {
+            error_code: self.code.wire().to_owned(),
+            error_msg: self.message.clone(),
+            error_detail: self.detail.clone(),
+            request_id: if gateway {
+                request_id.map(str::to_owned)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => {
+                Self::new(Code::Conflict, format!("already exists: {what}"))
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self::code(Code::Internal)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = self.code.wire(), msg = %self.message, "request failed");
+        } else {
+            tracing::debug!(code = self.code.wire(), msg = %self.message, "request refused");
+        }
+        (status, Json(self.body(None))).into_response()
+    }
+}
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,121 @@
+//! Jobs: show a job with its sub-jobs, list sub-jobs, retry a finished job.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, QueryParams};
+use super::present;
+use super::state::{AppState, Caller};
+use super::submit;
+use crate::domain::error_code::Code;
+use crate::domain::job::{JobType, SubJobStatus};
+use crate::store::{RetryOutcome, SubJobFilter};
+use crate::wire::batch::JobIdResponse;
+use crate::wire::jobs::{JobActionsReq, ListItaSubJobsResponse, ShowJobResponse};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/{project_id}/workspace-jobs/{job_id}", get(show))
+        .route(
+            "/v2/{project_id}/workspace-jobs/{job_id}/actions",
+            post(actions),
+        )
+        .route("/v2/{project_id}/workspace-sub-jobs", get(list_sub_jobs))
+}
+
+async fn show(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, job_id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<ShowJobResponse>> {
+    let job = st
+        .store
+        .get_job(&caller.project_id, &job_id)
+        .await?
+        .ok_or_else(|| ApiError::new(Code::JobNotFound, format!("Job {job_id} does not exist.")))?;
+    // The first page of sub-jobs; `sub_jobs_total` tells when there are more
+    // (page through them with GET /workspace-sub-jobs?job_id=).
+    let f = SubJobFilter {
+        project_id: caller.project_id.clone(),
+        job_id: Some(job_id),
+        limit: st.limits.max_page,
+        ..SubJobFilter::default()
+    };
+    let (subs, _) = st.store.list_sub_jobs(&f).await?;
+    Ok(axum::Json(present::job(&job, &subs)))
+}
+
+async fn list_sub_jobs(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: QueryParams,
+) -> ApiResult<axum::Json<ListItaSubJobsResponse>> {
+    let statuses: Vec<&str> = SubJobStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let types: Vec<&str> = JobType::ALL.iter().map(|t| t.as_str()).collect();
+    let f = SubJobFilter {
+        project_id: caller.project_id.clone(),
+        job_id: q.get("job_id").map(str::to_owned),
+        job_type: q.one_of("job_type", &types)?,
+        status: q
+            .one_of("status", &statuses)?
+            .map(|s| s.to_ascii_uppercase()),
+        desktop_id: q.get("desktop_id").map(str::to_owned),
+        pool_id: q.get("desktop_pool_id").map(str::to_owned),
+        newest_first: false,
+        offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
+        limit: q.int("limit", 1000, 0, st.limits.max_page)?,
+    };
+    let (rows, total) = st.store.list_sub_jobs(&f).await?;
+    Ok(axum::Json(ListItaSubJobsResponse {
+        total_count: total,
+        jobs: rows.iter().map(present::sub_job).collect(),
+    }))
+}
+
+async fn actions(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, job_id)): Path<(String, String)>,
+    Json(req): Json<JobActionsReq>,
+) -> ApiResult<axum::Json<JobIdResponse>> {
+    match req.op_type.as_deref() {
+        Some("retry") => {}
+        None => return Err(ApiError::invalid("Missing parameter op_type.")),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid op_type {other:?}; allowed: retry."
+            )));
+        }
+    }
+    match st
+        .store
+        .retry_job(&caller.project_id, &job_id, crate::domain::time::now_ms())
+        .await?
+    {
+        RetryOutcome::NotFound => Err(ApiError::new(
+            Code::JobNotFound,
+            format!("Job {job_id} does not exist."),
+        )),
+        RetryOutcome::NotFinished => Err(ApiError::new(
+            Code::JobNotFinished,
+            format!("Job {job_id} has not finished; retry it once it has."),
+        )),
+        RetryOutcome::Retried {
+            requeued: 0,
+            refused,
+        } if refused.is_empty() => Err(ApiError::new(
+            Code::Conflict,
+            format!("Job {job_id} has no failed sub-jobs to retry."),
+        )),
+        RetryOutcome::Retried {
+            requeued: 0,
+            refused,
+        } => Err(submit::refused_whole(&refused, "retry")),
+        RetryOutcome::Retried { .. } => {
+            st.engine.wake();
+            Ok(axum::Json(JobIdResponse { job_id }))
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Desktop users, and the notification records sent to them.
+
+use super::create_plan::check_user_name;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, QueryParams};
+use super::state::{AppState, Caller};
+use crate::domain::error_code::Code;
+use crate::domain::ids::UserId;
+use crate::domain::time::{job_time, now_ms, rfc3339};
+use crate::store::{StoreError, UserFilter, UserRow};
+use crate::wire::users::{
+    CreateDesktopUserResponse, CreateUserRequest, ListNotificationRecordsResponse,
+    ListUserDetailResponse, ListUsersResponse, NotificationRecordInfo, User, UserDetail,
+};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Extension, Router};
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/{project_id}/users", get(list).post(create))
+        .route(
+            "/v2/{project_id}/users/notification-records",
+            get(notifications),
+        )
+        .route("/v2/{project_id}/users/{user_id}", get(show).delete(delete))
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<CreateUserRequest>,
+) -> ApiResult<axum::Json<CreateDesktopUserResponse>> {
+    let name = req
+        .user_name
+        .ok_or_else(|| ApiError::invalid("Missing parameter user_name."))?;
+    check_user_name(&name)?;
+    if let Some(e) = req
+        .user_email
+        .as_deref()
+        .filter(|e| !e.contains('@') || e.len() > 254)
+    {
+        return Err(ApiError::invalid(format!("Invalid user_email {e:?}.")));
+    }
+    let description = req.description.unwrap_or_default();
+    if description.chars().count() > 255 {
+        return Err(ApiError::invalid(
+            "description must be at most 255 characters.",
+        ));
+    }
+    let user = UserRow {
+        id: UserId::new().to_string(),
+        project_id: caller.project_id.clone(),
+        user_name: name.clone(),
+        user_email: req.user_email,
+        user_phone: req.user_phone,
+        description,
+        created_ms: now_ms(),
+        total_desktops: 0,
+    };
+    match st.store.insert_user(&user).await {
+        Ok(()) => Ok(axum::Json(CreateDesktopUserResponse { id: user.id })),
+        Err(StoreError::Conflict(_)) => Err(ApiError::new(
+            Code::UserExists,
+            format!("A user named {name} already exists."),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: QueryParams,
+) -> ApiResult<axum::Json<ListUsersResponse>> {
+    let f = UserFilter {
+        user_name: q.get("user_name").map(str::to_owned),
+        offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
+        limit: q.int("limit", st.limits.max_page, 0, st.limits.max_page)?,
+    };
+    let (rows, total) = st.store.list_users(&caller.project_id, &f).await?;
+    let users = rows
+        .into_iter()
+        .map(|u| User {
+            id: u.id,
+            user_name: u.user_name,
+            user_email: u.user_email,
+            user_phone: u.user_phone,
+            description: u.description,
+            total_desktops: u.total_desktops,
+        })
+        .collect();
+    Ok(axum::Json(ListUsersResponse {
+        total_count: total,
+        users,
+    }))
+}
+
+async fn show(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, user_id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<ListUserDetailResponse>> {
+    let u = st
+        .store
+        .get_user(&caller.project_id, &user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::UserNotFound,
+                format!("User {user_id} does not exist."),
+            )
+        })?;
+    Ok(axum::Json(ListUserDetailResponse {
+        user_detail: UserDetail {
+            id: u.id,
+            user_name: u.user_name,
+            user_email: u.user_email,
+            user_phone: u.user_phone,
+            description: u.description,
+            when_created: rfc3339(u.created_ms),
+            total_desktops: u.total_desktops,
+            account_type: 0,
+        },
+    }))
+}
+
+async fn delete(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let u = st
+        .store
+        .get_user(&caller.project_id, &user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::UserNotFound,
+                format!("User {user_id} does not exist."),
+            )
+        })?;
+    if u.total_desktops > 0 {
+        return Err(ApiError::new(
+            Code::UserHasDesktops,
+            format!(
+                "User {} still has {} desktops; delete them first.",
+                u.user_name, u.total_desktops
+            ),
+        ));
+    }
+    st.store.delete_user(&caller.project_id, &user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn notifications(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: QueryParams,
+) -> ApiResult<axum::Json<ListNotificationRecordsResponse>> {
+    let offset = q.int("offset", 0, 0, i64::from(i32::MAX))?;
+    let limit = q.int("limit", 1000, 0, st.limits.max_page)?;
+    let (rows, total) = st
+        .store
+        .list_notifications(&caller.project_id, q.get("desktop_id"), offset, limit)
+        .await?;
+    let notification_records = rows
+        .into_iter()
+        .map(|n| NotificationRecordInfo {
+            project_id: n.project_id,
+            kind: n.kind,
+            user_name: n.user_name,
+            desktop_name: n.desktop_name,
+            result: "success".into(),
+            error_message: n.message,
+            operate_time: job_time(n.created_ms),
+        })
+        .collect();
+    Ok(axum::Json(ListNotificationRecordsResponse {
+        total_count: total,
+        notification_records,
+    }))
+}

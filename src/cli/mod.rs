@@ -1,0 +1,4 @@
+//! Subcommands besides `serve`.
+
+pub mod bench;
+pub mod credentials;

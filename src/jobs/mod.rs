@@ -1,0 +1,353 @@
+//! The durable job engine. Jobs and sub-jobs are committed by the API before it
+//! answers; this engine claims runnable sub-jobs from the store in batches with a
+//! lease, runs each through the compute driver concurrently, and records results
+//! in batches (one transaction per batch, fenced by lease owner). A heartbeat
+//! renews leases; orphans (a dead node's, or a crashed process's) are re-queued
+//! with attempt + 1, or failed cleanly past the attempt limit, so no desktop is
+//! left in a transitional `task_status`.
+
+mod run;
+
+pub use run::JobParams;
+
+use crate::catalog::Catalog;
+use crate::domain::error_code::Code;
+use crate::domain::machine::Operation;
+use crate::domain::time::now_ms;
+use crate::drivers::ComputeDriver;
+use crate::store::{Claimed, Completion, Store};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// Job engine settings (`[jobs]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Sub-jobs running at once on this node.
+    pub max_in_flight: usize,
+    /// Sub-jobs claimed per store round trip.
+    pub claim_batch: usize,
+    /// Completions recorded per transaction at most.
+    pub complete_batch: usize,
+    /// Lease length; renewed every third of it.
+    pub lease_secs: u64,
+    /// Attempts before an interrupted sub-job is failed.
+    pub max_attempts: i64,
+    /// Idle poll interval (work submitted on other nodes).
+    pub poll_ms: u64,
+    /// How long shutdown waits for running sub-jobs.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 2048,
+            claim_batch: 512,
+            complete_batch: 2048,
+            lease_secs: 30,
+            max_attempts: 3,
+            poll_ms: 200,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// Handle to the engine: wakes it and cancels running sub-jobs.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    driver: Arc<dyn ComputeDriver>,
+    catalog: Arc<Catalog>,
+    cfg: JobsConfig,
+    node_id: String,
+    /// Sole writer of its store (SQLite): every RUNNING sub-job of another owner is an orphan.
+    exclusive: bool,
+    wake: Notify,
+    running: Mutex<HashMap<String, CancellationToken>>,
+}
+
+impl Engine {
+    /// An engine for `node_id`. `exclusive` when no other node shares the store.
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn Store>,
+        driver: Arc<dyn ComputeDriver>,
+        catalog: Arc<Catalog>,
+        cfg: JobsConfig,
+        node_id: String,
+        exclusive: bool,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                driver,
+                catalog,
+                cfg,
+                node_id,
+                exclusive,
+                wake: Notify::new(),
+                running: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// This node's id (the `host` of the sub-jobs it runs).
+    #[must_use]
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// New work was submitted: claim now rather than at the next poll.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Stop sub-jobs (taken over by a forced delete) if they run on this node.
+    pub fn cancel(&self, sub_job_ids: &[String]) {
+        let running = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in sub_job_ids {
+            if let Some(t) = running.get(id) {
+                t.cancel();
+            }
+        }
+    }
+
+    /// Recover orphans, then run until `shutdown` fires and in-flight work settles.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if let Err(e) = self.recover(true).await {
+            tracing::error!(error = %e, "startup recovery failed");
+        }
+        let (tx, rx) = mpsc::unbounded_channel::<Completion>();
+        let completer = tokio::spawn(self.clone().complete_loop(rx));
+        let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        let permits = Arc::new(Semaphore::new(self.inner.cfg.max_in_flight.max(1)));
+        self.claim_loop(&shutdown, &permits, &tx).await;
+
+        // Safe point: stop claiming, let running sub-jobs finish within the grace period.
+        let all = u32::try_from(self.inner.cfg.max_in_flight.max(1)).unwrap_or(u32::MAX);
+        let grace = Duration::from_secs(self.inner.cfg.shutdown_grace_secs);
+        if tokio::time::timeout(grace, permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace elapsed with sub-jobs running; they resume on restart");
+        }
+        drop(tx);
+        let _ = completer.await;
+        heartbeat.abort();
+    }
+
+    async fn claim_loop(
+        &self,
+        shutdown: &CancellationToken,
+        permits: &Arc<Semaphore>,
+        tx: &mpsc::UnboundedSender<Completion>,
+    ) {
+        let cfg = &self.inner.cfg;
+        while !shutdown.is_cancelled() {
+            let free = permits.available_permits().min(cfg.claim_batch);
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                let now = now_ms();
+                let lease = now + lease_ms(cfg);
+                let limit = i64::try_from(free).unwrap_or(i64::MAX);
+                match self
+                    .inner
+                    .store
+                    .claim(&self.inner.node_id, limit, now, lease)
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming sub-jobs failed");
+                        Vec::new()
+                    }
+                }
+            };
+            let got = claimed.len();
+            for c in claimed {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                let token = CancellationToken::new();
+                self.lock_running()
+                    .insert(c.sub_job_id.clone(), token.clone());
+                let engine = self.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let id = c.sub_job_id.clone();
+                    let done = tokio::select! {
+                        d = run::execute(&engine.inner.driver, &engine.inner.catalog, &engine.inner.node_id, c) => Some(d),
+                        () = token.cancelled() => None,
+                    };
+                    engine.lock_running().remove(&id);
+                    if let Some(d) = done {
+                        let _ = tx.send(d);
+                    }
+                    drop(permit);
+                });
+            }
+            if got > 0 && got == free {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let idle = self.idle_wait().await;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(idle) => {}
+            }
+        }
+    }
+
+    /// How long to sleep when nothing is claimable: until the next delayed sub-job or the poll interval.
+    async fn idle_wait(&self) -> Duration {
+        let poll = Duration::from_millis(self.inner.cfg.poll_ms);
+        match self.inner.store.next_due_ms().await {
+            Ok(Some(due)) => {
+                let wait = u64::try_from(due - now_ms()).unwrap_or(0);
+                poll.min(Duration::from_millis(wait))
+            }
+            _ => poll,
+        }
+    }
+
+    async fn complete_loop(self, mut rx: mpsc::UnboundedReceiver<Completion>) {
+        let max = self.inner.cfg.complete_batch.max(1);
+        let mut batch = Vec::with_capacity(max);
+        while rx.recv_many(&mut batch, max).await > 0 {
+            self.record(&batch).await;
+            batch.clear();
+        }
+    }
+
+    /// Record completions, retrying transient store failures so no result is lost
+    /// while the process lives (after a crash, the sub-jobs re-run instead).
+    async fn record(&self, done: &[Completion]) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self
+                .inner
+                .store
+                .complete(&self.inner.node_id, done, now_ms())
+                .await
+            {
+                Ok(_) => {
+                    self.wake();
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, n = done.len(), "recording sub-job results failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn heartbeat_loop(self, shutdown: CancellationToken) {
+        let every = Duration::from_millis(
+            u64::try_from(lease_ms(&self.inner.cfg) / 3)
+                .unwrap_or(1000)
+                .max(100),
+        );
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = shutdown.cancelled() => {}
+            }
+            let until = now_ms() + lease_ms(&self.inner.cfg);
+            if let Err(e) = self
+                .inner
+                .store
+                .renew_leases(&self.inner.node_id, until)
+                .await
+            {
+                tracing::error!(error = %e, "renewing leases failed");
+            }
+            if let Err(e) = self.recover(false).await {
+                tracing::error!(error = %e, "orphan recovery failed");
+            }
+        }
+    }
+
+    /// Re-queue orphaned sub-jobs; fail those out of attempts.
+    pub async fn recover(&self, at_start: bool) -> Result<u64, crate::store::StoreError> {
+        let now = now_ms();
+        let (requeued, exhausted) = self
+            .inner
+            .store
+            .requeue_orphans(
+                &self.inner.node_id,
+                now,
+                at_start && self.inner.exclusive,
+                self.inner.cfg.max_attempts,
+                now + lease_ms(&self.inner.cfg),
+            )
+            .await?;
+        if requeued > 0 || !exhausted.is_empty() {
+            tracing::info!(
+                requeued,
+                failed = exhausted.len(),
+                "recovered interrupted sub-jobs"
+            );
+        }
+        let failed: Vec<Completion> = exhausted
+            .into_iter()
+            .map(|c| interrupted(&self.inner.node_id, c))
+            .collect();
+        self.inner
+            .store
+            .complete(&self.inner.node_id, &failed, now_ms())
+            .await?;
+        if requeued > 0 {
+            self.wake();
+        }
+        Ok(requeued)
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn lease_ms(cfg: &JobsConfig) -> i64 {
+    i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// A sub-job that ran out of attempts: failed, its desktop settled as for any failure.
+fn interrupted(node: &str, c: Claimed) -> Completion {
+    let op: Operation = c.operation;
+    let code = Code::Interrupted;
+    Completion {
+        desktop_id: c
+            .desktop
+            .as_ref()
+            .map_or_else(String::new, |d| d.id.clone()),
+        sub_job_id: c.sub_job_id,
+        job_id: c.job_id,
+        error: Some((code.wire().to_owned(), code.default_message().to_owned())),
+        settled: op.failed(c.prev_status, c.prev_login),
+        host: node.to_owned(),
+        new_image: None,
+        placement: None,
+        delete_orphan_user: None,
+    }
+}

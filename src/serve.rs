@@ -1,0 +1,212 @@
+//! Wiring: open the store, seed a fresh database, start the job engine and the
+//! HTTP server, and shut down in order on SIGTERM/Ctrl-C: stop accepting
+//! requests, let running sub-jobs reach a safe point, close the store.
+
+use crate::api::state::AppState;
+use crate::auth::{Sealer, generate_access_key, generate_secret_key};
+use crate::config::{Config, DriverKind};
+use crate::domain::ids::ProjectId;
+use crate::domain::time::now_ms;
+use crate::drivers::ComputeDriver;
+use crate::drivers::sim::SimDriver;
+use crate::jobs::Engine;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{CredentialRow, Store};
+use anyhow::{Context, bail};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// An opened store, with whether this process is its only user.
+pub struct OpenedStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// SQLite: a single node, so any other owner's running sub-job is an orphan.
+    pub exclusive: bool,
+    sqlite: Option<SqliteStore>,
+}
+
+impl OpenedStore {
+    /// Close connections.
+    pub async fn close(&self) {
+        if let Some(s) = &self.sqlite {
+            s.close().await;
+        }
+    }
+}
+
+/// Open the store named by `database_url`.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<OpenedStore> {
+    let url = cfg.database_url.as_str();
+    if url.starts_with("sqlite:") {
+        let s = SqliteStore::open(url, cfg.db_connections)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        Ok(OpenedStore {
+            store: Arc::new(s.clone()),
+            exclusive: true,
+            sqlite: Some(s),
+        })
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        bail!("PostgreSQL stores are not available in this build yet; use sqlite://")
+    } else {
+        bail!("database_url must start with sqlite:// or postgres://, not {url:?}")
+    }
+}
+
+/// The key sealing secret keys: from config, else `<data_dir>/server.key`.
+pub fn sealer(cfg: &Config) -> anyhow::Result<Sealer> {
+    match &cfg.server_key {
+        Some(k) => Sealer::from_base64(k).context("server_key"),
+        None => {
+            std::fs::create_dir_all(&cfg.data_dir)
+                .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+            Sealer::load_or_create(&cfg.data_dir.join("server.key")).context("server key file")
+        }
+    }
+}
+
+/// Create a credential for `project_id`; returns (access key, secret key).
+pub async fn create_credential(
+    store: &dyn Store,
+    sealer: &Sealer,
+    project_id: &str,
+    description: &str,
+    fixed: Option<(String, String)>,
+) -> anyhow::Result<(String, String)> {
+    let (ak, sk) = fixed.unwrap_or_else(|| (generate_access_key(), generate_secret_key()));
+    store
+        .insert_credential(&CredentialRow {
+            access_key: ak.clone(),
+            project_id: project_id.to_owned(),
+            secret_sealed: sealer.seal(sk.as_bytes()),
+            description: description.to_owned(),
+            created_ms: now_ms(),
+        })
+        .await?;
+    Ok((ak, sk))
+}
+
+/// On a fresh database: a default project and one credential, printed once.
+async fn bootstrap(cfg: &Config, store: &dyn Store, sealer: &Sealer) -> anyhow::Result<()> {
+    if store.count_projects().await? > 0 {
+        return Ok(());
+    }
+    let b = &cfg.bootstrap;
+    let project = match &b.project_id {
+        Some(p) => p
+            .parse::<ProjectId>()
+            .map_err(|e| anyhow::anyhow!("bootstrap.project_id: {e}"))?
+            .to_string(),
+        None => ProjectId::new().to_string(),
+    };
+    store
+        .ensure_project(
+            &project,
+            b.project_name.as_deref().unwrap_or("default"),
+            now_ms(),
+        )
+        .await?;
+    let fixed = b.access_key.clone().zip(b.secret_key.clone());
+    let (ak, sk) =
+        create_credential(store, sealer, &project, "created at first start", fixed).await?;
+    println!(
+        "deskplane: first start on an empty database: created project and credential\n  \
+         project_id = {project}\n  access_key = {ak}\n  secret_key = {sk}\n\
+         The secret key is shown only this once; `deskplane credentials create --project {project}` makes more."
+    );
+    Ok(())
+}
+
+fn driver(
+    cfg: &Config,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<(Arc<dyn ComputeDriver>, Option<Arc<SimDriver>>)> {
+    match cfg.driver {
+        DriverKind::Sim => {
+            let sim = Arc::new(SimDriver::new(cfg.sim.clone(), store.clone()));
+            Ok((sim.clone(), Some(sim)))
+        }
+        #[cfg(feature = "libvirt")]
+        DriverKind::Libvirt => {
+            let d = crate::drivers::libvirt::LibvirtDriver::new(cfg.libvirt.clone())
+                .map_err(|e| anyhow::anyhow!("libvirt driver: {e}"))?;
+            Ok((Arc::new(d), None))
+        }
+        #[cfg(not(feature = "libvirt"))]
+        DriverKind::Libvirt => bail!(
+            "this deskplane was built without the libvirt feature (cargo build --features libvirt)"
+        ),
+    }
+}
+
+/// Run the server until SIGTERM/Ctrl-C.
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let opened = open_store(&cfg).await?;
+    let sealer = Arc::new(sealer(&cfg)?);
+    bootstrap(&cfg, opened.store.as_ref(), &sealer).await?;
+    let (driver, sim) = driver(&cfg, &opened.store)?;
+    let catalog = Arc::new(cfg.catalog.clone());
+    let node = cfg.node_id();
+    let engine = Engine::new(
+        opened.store.clone(),
+        driver,
+        catalog.clone(),
+        cfg.jobs.clone(),
+        node.clone(),
+        opened.exclusive,
+    );
+    let state = AppState {
+        store: opened.store.clone(),
+        engine: engine.clone(),
+        catalog,
+        sealer,
+        limits: Arc::new(cfg.limits.clone()),
+        auth: Arc::new(cfg.auth.clone()),
+        sim,
+        credentials: Arc::default(),
+    };
+    let shutdown = CancellationToken::new();
+    let engine_task = tokio::spawn(engine.run(shutdown.clone()));
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, node = %node, driver = ?cfg.driver, db = %cfg.database_url, "deskplane serving");
+    println!("deskplane: listening on http://{}", listener.local_addr()?);
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new requests; letting running sub-jobs finish");
+        stop.cancel();
+    });
+    axum::serve(listener, crate::api::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
+    shutdown.cancel();
+    engine_task.await.context("job engine")?;
+    opened.close().await;
+    tracing::info!("deskplane stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

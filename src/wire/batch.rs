@@ -1,0 +1,94 @@
+//! The four desktop batch operations (seeds 000, 002, 003, 004) and the pool action (seed 001).
+
+use serde::{Deserialize, Serialize};
+
+/// BatchActionDesktopsReq — `POST /desktops/action`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchActionDesktopsReq {
+    /// Desktop ids (required, 1..=100).
+    pub desktop_ids: Option<Vec<String>>,
+    /// `os-start`, `os-stop`, `reboot`, `os-hibernate` (required).
+    pub op_type: Option<String>,
+    /// `SOFT` (default) or `HARD`.
+    #[serde(rename = "type")]
+    pub mode: Option<String>,
+}
+
+/// VmOperateResult — one desktop the operation could not be queued for.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmOperateResult {
+    /// Desktop id as requested.
+    pub desktop_id: String,
+    /// Desktop name, when the desktop is visible to the caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desktop_name: Option<String>,
+    /// Why, as a code.
+    pub error_code: String,
+    /// Why, in words.
+    pub error_msg: String,
+}
+
+/// BatchRunDesktopsResponse.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRunDesktopsResponse {
+    /// The job of the desktops that were queued.
+    pub job_id: String,
+    /// Desktops that were not.
+    pub failed_operation_list: Vec<VmOperateResult>,
+}
+
+/// RebuildDesktopsReq — `POST /desktops/rebuild`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RebuildDesktopsReq {
+    /// Desktop ids (required).
+    pub desktop_ids: Option<Vec<String>>,
+    /// gold / private / market (required).
+    pub image_type: Option<String>,
+    /// Image id (required, must be in the catalog).
+    pub image_id: Option<String>,
+    /// OS type (checked against the image when given).
+    pub os_type: Option<String>,
+    /// Minutes users get to save their work.
+    pub delay_time: Option<i64>,
+    /// Message to users (at most 400 characters).
+    pub message: Option<String>,
+    /// Order id (yearly/monthly desktops; recorded only).
+    pub order_id: Option<String>,
+    /// Enterprise project (recorded only).
+    pub enterprise_project_id: Option<String>,
+    /// KEEP (default) | UNENCRYPTED | ENCRYPTED.
+    pub encrypt_type: Option<String>,
+    /// KMS key, required with ENCRYPTED.
+    pub kms_id: Option<String>,
+    /// SDK field, accepted and ignored.
+    pub handle_type: Option<String>,
+}
+
+/// LogoffDesktopsReq — `POST /desktops/logoff`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogoffDesktopsReq {
+    /// Desktop ids (required by deskplane: an absent list never means "all").
+    pub desktop_ids: Option<Vec<String>>,
+    /// Message shown to the users before they are logged off.
+    pub message: Option<String>,
+}
+
+/// DeleteDesktopsReq — `POST /desktops/batch-delete`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeleteDesktopsReq {
+    /// Desktop ids (required).
+    pub desktop_ids: Option<Vec<String>>,
+    /// Delete users left without desktops (default false).
+    pub delete_users: Option<bool>,
+    /// Notify users by e-mail (default true).
+    pub email_notification: Option<bool>,
+    /// Delete in any state, cancelling running operations.
+    pub is_force_delete: Option<bool>,
+}
+
+/// `{"job_id": ...}` — responses of rebuild, batch-delete, pool action, create.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobIdResponse {
+    /// The job.
+    pub job_id: String,
+}
