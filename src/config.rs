@@ -34,6 +34,8 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// `limit` of list requests at most.
     pub max_page: i64,
+    /// Desktops per pool create/expand request (Huawei: 100).
+    pub max_pool_size: usize,
 }
 
 impl Default for LimitsConfig {
@@ -43,6 +45,7 @@ impl Default for LimitsConfig {
             max_create: 100,
             max_body_bytes: 1 << 20,
             max_page: 1000,
+            max_pool_size: 100,
         }
     }
 }

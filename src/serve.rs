@@ -167,6 +167,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let engine_task = tokio::spawn(engine.run(shutdown.clone()));
+    let upkeep = tokio::spawn(crate::api::pools::maintain(state.clone(), shutdown.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -183,6 +184,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await?;
     shutdown.cancel();
     engine_task.await.context("job engine")?;
+    upkeep.await.context("pool upkeep")?;
     opened.close().await;
     tracing::info!("deskplane stopped");
     Ok(())

@@ -9,6 +9,7 @@ mod desktops;
 pub mod error;
 pub mod extract;
 mod jobs;
+pub mod pools;
 mod present;
 mod sim_ext;
 pub mod state;
@@ -31,6 +32,7 @@ pub fn router(st: AppState) -> Router {
         .merge(desktops::routes())
         .merge(batch::routes())
         .merge(jobs::routes())
+        .merge(pools::routes())
         .route_layer(from_fn_with_state(st.clone(), auth::authenticate));
     let mut app = Router::new()
         .merge(v2)

@@ -24,6 +24,10 @@ pub fn routes() -> Router<AppState> {
             put(put_fault).get(get_fault).delete(clear_fault),
         )
         .route("/sim/v1/desktops/{desktop_id}/session", post(session))
+        .route(
+            "/sim/v1/desktop-pools/{pool_id}/connect",
+            post(pool_connect),
+        )
         .route("/sim/v1/clock", get(clock))
         .route("/sim/v1/clock/advance", post(advance))
 }
@@ -177,7 +181,12 @@ async fn session(
         })?;
     if !st
         .store
-        .set_login_status(&d.project_id, &id, login.as_str())
+        .set_login_status(
+            &d.project_id,
+            &id,
+            login.as_str(),
+            crate::domain::time::now_ms(),
+        )
         .await?
     {
         return Err(ApiError::new(
@@ -229,5 +238,66 @@ async fn advance(
     sim.clock().advance(Duration::from_secs_f64(req.seconds));
     Ok(axum::Json(ClockView {
         elapsed_ms: sim.clock().elapsed().as_millis(),
+    }))
+}
+
+/// A user connecting to a pool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolConnectReq {
+    user_name: String,
+}
+
+/// Where the user landed.
+#[derive(Debug, Serialize)]
+struct PoolConnectView {
+    desktop_id: String,
+    computer_name: String,
+}
+
+/// A user of a pool connects: bound to their desktop (STATIC, or DYNAMIC within
+/// the retention) or to a free idle ACTIVE one, which becomes CONNECTED. The user
+/// must be authorized: named as a USER member, or any user when a USER_GROUP is
+/// authorized (group membership is not modelled).
+async fn pool_connect(
+    State(st): State<AppState>,
+    Path(pool_id): Path<String>,
+    Json(req): Json<PoolConnectReq>,
+) -> ApiResult<axum::Json<PoolConnectView>> {
+    st.store.pool_project(&pool_id).await?.ok_or_else(|| {
+        ApiError::new(
+            Code::PoolNotFound,
+            format!("Desktop pool {pool_id} does not exist."),
+        )
+    })?;
+    let (members, _) = st.store.list_pool_members(&pool_id, 0, i64::MAX).await?;
+    let allowed = members.iter().any(|m| {
+        m.object_type == "USER_GROUP" || (m.object_type == "USER" && m.object_name == req.user_name)
+    });
+    if !allowed {
+        return Err(ApiError::new(
+            Code::ForbiddenProject,
+            format!(
+                "User {} is not authorized for desktop pool {pool_id}.",
+                req.user_name
+            ),
+        ));
+    }
+    let d = st
+        .store
+        .bind_pool_user(&pool_id, &req.user_name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::NoFreeDesktop,
+                format!(
+                    "Desktop pool {pool_id} has no free idle ACTIVE desktop for {}.",
+                    req.user_name
+                ),
+            )
+        })?;
+    Ok(axum::Json(PoolConnectView {
+        desktop_id: d.id,
+        computer_name: d.computer_name,
     }))
 }

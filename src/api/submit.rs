@@ -5,7 +5,6 @@ use super::error::ApiError;
 use super::state::{AppState, Caller};
 use crate::domain::error_code::Code;
 use crate::domain::job::JobType;
-use crate::domain::machine::Refusal;
 use crate::domain::time::now_ms;
 use crate::jobs::JobParams;
 use crate::store::{BatchRefusal, NewJob, Refused};
@@ -74,22 +73,7 @@ pub fn refusal(r: &Refused, op: &str) -> (Code, String) {
             Code::ForbiddenProject,
             format!("Desktop {id} belongs to another project."),
         ),
-        BatchRefusal::State(Refusal::Busy(task)) => (
-            Code::DesktopBusy,
-            format!("Desktop {id} is under another operation (task_status {task}); {op} refused."),
-        ),
-        BatchRefusal::State(Refusal::InError) => (
-            Code::DesktopInError,
-            format!(
-                "Desktop {id} is in ERROR state: only os-stop, HARD reboot, rebuild and delete apply; {op} refused."
-            ),
-        ),
-        BatchRefusal::State(Refusal::WrongState(s)) => (
-            Code::Conflict,
-            format!(
-                "Operation conflict. The desktop current instance status is [{s}] and deny operation [{op}], resource id [{id}]."
-            ),
-        ),
+        BatchRefusal::State(r) => (r.code(), r.message(id, op)),
     }
 }
 

@@ -65,6 +65,8 @@ codes! {
     PoolExists => (409, "WKS.00010039", "A desktop pool with this name already exists."),
     ComputerNameExists => (409, "WKS.00010040", "A desktop with this computer_name already exists."),
     ProjectNotFound => (404, "WKS.00010408", "The project does not exist."),
+    PoolHasNoDesktops => (409, "WKS.00010041", "The desktop pool has no desktops."),
+    NoFreeDesktop => (409, "WKS.00010042", "No free desktop in the pool."),
     RateLimited => (429, "WKS.00000429", "Too many requests."),
     Internal => (500, "WKS.00211401", "Operation failed, try again later."),
     Unavailable => (503, "WKS.00050902", "Service unavailable."),

@@ -6,6 +6,7 @@
 //! Modelled on Nova (CONTRACT.md has the table; it is ours, not Huawei's).
 
 use super::desktop::{DesktopStatus, LoginStatus, PowerMode, TaskStatus};
+use super::error_code::Code;
 use std::fmt;
 use std::str::FromStr;
 
@@ -39,6 +40,34 @@ pub enum Refusal {
     WrongState(DesktopStatus),
     /// The desktop is in ERROR and the operation cannot repair it.
     InError,
+}
+
+impl Refusal {
+    /// The error code of this refusal.
+    #[must_use]
+    pub const fn code(self) -> Code {
+        match self {
+            Refusal::Busy(_) => Code::DesktopBusy,
+            Refusal::WrongState(_) => Code::Conflict,
+            Refusal::InError => Code::DesktopInError,
+        }
+    }
+
+    /// Why `op` was refused on desktop `id`, in words (the 409 text of CONTRACT.md for state conflicts).
+    #[must_use]
+    pub fn message(self, id: &str, op: &str) -> String {
+        match self {
+            Refusal::Busy(task) => format!(
+                "Desktop {id} is under another operation (task_status {task}); {op} refused."
+            ),
+            Refusal::InError => format!(
+                "Desktop {id} is in ERROR state: only os-stop, HARD reboot, rebuild and delete apply; {op} refused."
+            ),
+            Refusal::WrongState(s) => format!(
+                "Operation conflict. The desktop current instance status is [{s}] and deny operation [{op}], resource id [{id}]."
+            ),
+        }
+    }
 }
 
 /// The observable state of a desktop, as far as the state machine cares.

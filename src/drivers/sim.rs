@@ -108,6 +108,12 @@ impl SimClock {
         Duration::from_secs_f64(real) + Duration::from_millis(skipped.unsigned_abs())
     }
 
+    /// How far the clock was moved forward by `advance`, in milliseconds.
+    #[must_use]
+    pub fn skipped_ms(&self) -> i64 {
+        self.skipped_ms.load(Ordering::SeqCst)
+    }
+
     /// Move simulated time forward, waking every sleeper whose time has come.
     pub fn advance(&self, by: Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);

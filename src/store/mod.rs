@@ -4,9 +4,11 @@
 //! one transaction. Rules come from `domain`; the store enforces them with
 //! guarded updates (`WHERE busy_sub_job IS NULL`, fencing by lease owner).
 
+mod pools;
 mod rows;
 pub mod sqlite;
 
+pub use pools::*;
 pub use rows::*;
 
 use crate::domain::machine::Operation;
@@ -84,8 +86,15 @@ pub trait Store: Send + Sync + 'static {
         project_id: &str,
         names: &[String],
     ) -> StoreResult<Vec<String>>;
-    /// Change a desktop's login status (simulated sessions); only on an idle ACTIVE desktop.
-    async fn set_login_status(&self, project_id: &str, id: &str, login: &str) -> StoreResult<bool>;
+    /// Change a desktop's login status (simulated sessions); only on an idle ACTIVE
+    /// desktop. `now_ms` stamps a disconnection (pool bindings expire from it).
+    async fn set_login_status(
+        &self,
+        project_id: &str,
+        id: &str,
+        login: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
 
     // ---- jobs: submission ----
     /// Create a job that creates desktops: missing users, desktops, job and
@@ -176,4 +185,68 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<(String, String)>>;
     /// Whether any fault is injected at all (lets the simulator skip lookups).
     async fn any_sim_faults(&self) -> StoreResult<bool>;
+
+    // ---- desktop pools ----
+    /// Create a pool, its authorized members and its desktops (one createDesktopPool job), atomically;
+    /// `Conflict` if the name is taken.
+    async fn create_pool(
+        &self,
+        pool: &PoolRow,
+        members: &[PoolMember],
+        job: &NewJob,
+        desktops: &[NewDesktop],
+    ) -> StoreResult<()>;
+    /// One pool of a project, with counts.
+    async fn get_pool(&self, project_id: &str, pool_id: &str) -> StoreResult<Option<PoolRow>>;
+    /// The project of a pool, in any project (to tell 403 from 404).
+    async fn pool_project(&self, pool_id: &str) -> StoreResult<Option<String>>;
+    /// Pools of a project, with counts and the total before paging.
+    async fn list_pools(
+        &self,
+        project_id: &str,
+        filter: &PoolFilter,
+    ) -> StoreResult<(Vec<PoolRow>, i64)>;
+    /// Change a pool; `false` if absent, `Conflict` if the new name is taken.
+    async fn update_pool(
+        &self,
+        project_id: &str,
+        pool_id: &str,
+        update: &PoolUpdate,
+    ) -> StoreResult<bool>;
+    /// Delete an empty pool.
+    async fn delete_pool(&self, project_id: &str, pool_id: &str) -> StoreResult<PoolDeletion>;
+    /// Add and remove authorized members.
+    async fn change_pool_members(
+        &self,
+        pool_id: &str,
+        add: &[PoolMember],
+        remove: &[PoolMember],
+    ) -> StoreResult<()>;
+    /// Authorized members, with the total before paging.
+    async fn list_pool_members(
+        &self,
+        pool_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<PoolMember>, i64)>;
+    /// Apply `op` to every desktop of the pool as one job: a sub-job per desktop it
+    /// applies to, a FAILED sub-job (with the refusal) per desktop it does not.
+    /// Nothing is written when the pool has no desktops.
+    async fn submit_pool_action(
+        &self,
+        job: &NewJob,
+        op: Operation,
+        pool_id: &str,
+    ) -> StoreResult<PoolActionOutcome>;
+    /// Bind `user_name` to a desktop of the pool (their existing one, else a free idle
+    /// ACTIVE one) and mark it CONNECTED; `None` when no desktop is free.
+    async fn bind_pool_user(
+        &self,
+        pool_id: &str,
+        user_name: &str,
+    ) -> StoreResult<Option<DesktopRow>>;
+    /// Unbind users of DYNAMIC pools disconnected for longer than the pool's retention.
+    async fn unbind_expired(&self, now_ms: i64) -> StoreResult<u64>;
+    /// Pools whose autoscale policy asks for more idle desktops, and how many to create.
+    async fn autoscale_needs(&self) -> StoreResult<Vec<AutoscaleNeed>>;
 }

@@ -8,4 +8,5 @@ pub mod catalog;
 pub mod desktops;
 pub mod error_body;
 pub mod jobs;
+pub mod pools;
 pub mod users;

@@ -101,12 +101,15 @@ impl SqliteStore {
         project_id: &str,
         id: &str,
         login: &str,
+        now_ms: i64,
     ) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE desktops SET login_status = ? WHERE id = ? AND project_id = ? \
-             AND status = 'ACTIVE' AND busy_sub_job IS NULL",
+            "UPDATE desktops SET login_status = ?1, \
+             disconnected_ms = CASE WHEN ?1 = 'DISCONNECTED' THEN ?2 ELSE NULL END \
+             WHERE id = ?3 AND project_id = ?4 AND status = 'ACTIVE' AND busy_sub_job IS NULL",
         )
         .bind(login)
+        .bind(now_ms)
         .bind(id)
         .bind(project_id)
         .execute(&self.write)

@@ -14,10 +14,10 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
 
 /// A sub-job about to be inserted.
-struct NewSub<'a> {
-    id: String,
-    desktop: &'a DesktopRow,
-    operation: Operation,
+pub(super) struct NewSub<'a> {
+    pub(super) id: String,
+    pub(super) desktop: &'a DesktopRow,
+    pub(super) operation: Operation,
 }
 
 impl SqliteStore {
@@ -488,7 +488,11 @@ fn push_sub_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, f: &'a SubJobFilter) {
     }
 }
 
-async fn insert_job(tx: &mut SqliteConnection, job: &NewJob, total: usize) -> StoreResult<()> {
+pub(super) async fn insert_job(
+    tx: &mut SqliteConnection,
+    job: &NewJob,
+    total: usize,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO jobs (id, project_id, job_type, status, params, requested_by, total, created_ms, pool_id) \
          VALUES (?, ?, ?, 'WAITING', ?, ?, ?, ?, ?)",
@@ -506,7 +510,7 @@ async fn insert_job(tx: &mut SqliteConnection, job: &NewJob, total: usize) -> St
     Ok(())
 }
 
-async fn insert_subs(
+pub(super) async fn insert_subs(
     tx: &mut SqliteConnection,
     job: &NewJob,
     subs: &[NewSub<'_>],
@@ -548,7 +552,7 @@ async fn insert_subs(
 }
 
 /// Mark desktops busy with this job's sub-job: one statement per chunk.
-async fn lock_desktops<'a>(
+pub(super) async fn lock_desktops<'a>(
     tx: &mut SqliteConnection,
     job_id: &str,
     op: Operation,
@@ -568,7 +572,10 @@ async fn lock_desktops<'a>(
     Ok(())
 }
 
-async fn load_desktops(tx: &mut SqliteConnection, ids: &[String]) -> StoreResult<Vec<DesktopRow>> {
+pub(super) async fn load_desktops(
+    tx: &mut SqliteConnection,
+    ids: &[String],
+) -> StoreResult<Vec<DesktopRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(format!(
@@ -795,7 +802,7 @@ async fn complete_chunk(
 
 /// Add (succeeded, failed) to each job's counters and derive its status with
 /// `JobStatus::from_counts`, the one rule for it.
-async fn settle_jobs(
+pub(super) async fn settle_jobs(
     tx: &mut SqliteConnection,
     per_job: &HashMap<String, (i64, i64)>,
     now_ms: i64,

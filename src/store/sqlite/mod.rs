@@ -6,7 +6,11 @@ mod decode;
 mod desktops;
 mod jobs;
 mod misc;
+mod pools;
 
+use super::{
+    AutoscaleNeed, PoolActionOutcome, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate,
+};
 use super::{
     BatchOutcome, Claimed, Completion, CredentialRow, DesktopFilter, DesktopRow, JobRow,
     NewDesktop, NewJob, NotificationRow, RetryOutcome, SimFault, SubJobFilter, SubJobRow,
@@ -149,8 +153,14 @@ impl super::Store for SqliteStore {
     ) -> StoreResult<Vec<String>> {
         self.existing_computer_names_(project_id, names).await
     }
-    async fn set_login_status(&self, project_id: &str, id: &str, login: &str) -> StoreResult<bool> {
-        self.set_login_status_(project_id, id, login).await
+    async fn set_login_status(
+        &self,
+        project_id: &str,
+        id: &str,
+        login: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        self.set_login_status_(project_id, id, login, now_ms).await
     }
     async fn submit_create(
         &self,
@@ -245,5 +255,75 @@ impl super::Store for SqliteStore {
     }
     async fn any_sim_faults(&self) -> StoreResult<bool> {
         self.any_sim_faults_().await
+    }
+    async fn create_pool(
+        &self,
+        pool: &PoolRow,
+        members: &[PoolMember],
+        job: &NewJob,
+        desktops: &[NewDesktop],
+    ) -> StoreResult<()> {
+        self.create_pool_(pool, members, job, desktops).await
+    }
+    async fn get_pool(&self, project_id: &str, pool_id: &str) -> StoreResult<Option<PoolRow>> {
+        self.get_pool_(project_id, pool_id).await
+    }
+    async fn pool_project(&self, pool_id: &str) -> StoreResult<Option<String>> {
+        self.pool_project_(pool_id).await
+    }
+    async fn list_pools(
+        &self,
+        project_id: &str,
+        filter: &PoolFilter,
+    ) -> StoreResult<(Vec<PoolRow>, i64)> {
+        self.list_pools_(project_id, filter).await
+    }
+    async fn update_pool(
+        &self,
+        project_id: &str,
+        pool_id: &str,
+        update: &PoolUpdate,
+    ) -> StoreResult<bool> {
+        self.update_pool_(project_id, pool_id, update).await
+    }
+    async fn delete_pool(&self, project_id: &str, pool_id: &str) -> StoreResult<PoolDeletion> {
+        self.delete_pool_(project_id, pool_id).await
+    }
+    async fn change_pool_members(
+        &self,
+        pool_id: &str,
+        add: &[PoolMember],
+        remove: &[PoolMember],
+    ) -> StoreResult<()> {
+        self.change_pool_members_(pool_id, add, remove).await
+    }
+    async fn list_pool_members(
+        &self,
+        pool_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<PoolMember>, i64)> {
+        self.list_pool_members_(pool_id, offset, limit).await
+    }
+    async fn submit_pool_action(
+        &self,
+        job: &NewJob,
+        op: Operation,
+        pool_id: &str,
+    ) -> StoreResult<PoolActionOutcome> {
+        self.submit_pool_action_(job, op, pool_id).await
+    }
+    async fn bind_pool_user(
+        &self,
+        pool_id: &str,
+        user_name: &str,
+    ) -> StoreResult<Option<DesktopRow>> {
+        self.bind_pool_user_(pool_id, user_name).await
+    }
+    async fn unbind_expired(&self, now_ms: i64) -> StoreResult<u64> {
+        self.unbind_expired_(now_ms).await
+    }
+    async fn autoscale_needs(&self) -> StoreResult<Vec<AutoscaleNeed>> {
+        self.autoscale_needs_().await
     }
 }

@@ -1,0 +1,646 @@
+//! Desktop pools (issue 4) and the pool action (seed 001).
+//!
+//! The pool action applies to every desktop of the pool at the time of the
+//! request, through the same state machine and job engine as `desktops/action`:
+//! one `executeDesktopsAction` job with a sub-job per desktop. A desktop the
+//! operation does not apply to (wrong state, in ERROR, or held by another
+//! operation) gets a FAILED sub-job carrying the refusal's code and reason, so
+//! the job honestly ends FAIL with "k of n sub-jobs failed" when any did not apply.
+
+use super::create_plan::{self, Template};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, QueryParams};
+use super::present;
+use super::state::{AppState, Caller};
+use super::submit;
+use crate::domain::desktop::PoolActionType;
+use crate::domain::error_code::Code;
+use crate::domain::job::JobType;
+use crate::domain::time::{now_ms, rfc3339};
+use crate::jobs::JobParams;
+use crate::store::{
+    DesktopFilter, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate, StoreError,
+};
+use crate::wire::batch::JobIdResponse;
+use crate::wire::pools::{
+    AuthorizedObjects, AutoscalePolicy, CreateDesktopPoolReq, CreateDesktopPoolResponse,
+    DesktopPoolActionReq, DesktopPoolInfo, ExpandDesktopPoolReq,
+    ListDesktopPoolAuthorizedObjectsResponse, ListDesktopPoolsResponse,
+    ListPoolDesktopsDetailResponse, PoolAuthorizedObjectsReq, UpdateDesktopPoolAttributesReq,
+};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/{project_id}/desktop-pools", get(list).post(create))
+        .route(
+            "/v2/{project_id}/desktop-pools/{pool_id}",
+            get(show).put(update).delete(delete),
+        )
+        .route(
+            "/v2/{project_id}/desktop-pools/{pool_id}/desktops",
+            get(desktops),
+        )
+        .route(
+            "/v2/{project_id}/desktop-pools/{pool_id}/expand",
+            post(expand),
+        )
+        .route(
+            "/v2/{project_id}/desktop-pools/{pool_id}/action",
+            post(action),
+        )
+        .route(
+            "/v2/{project_id}/desktop-pools/{pool_id}/users",
+            get(members).post(change_members),
+        )
+}
+
+/// The caller's pool, or 404 (403 when it is another project's).
+pub async fn pool_of(st: &AppState, caller: &Caller, pool_id: &str) -> ApiResult<PoolRow> {
+    if let Some(p) = st.store.get_pool(&caller.project_id, pool_id).await? {
+        return Ok(p);
+    }
+    let detail = format!("pool_id={pool_id}");
+    Err(match st.store.pool_project(pool_id).await? {
+        Some(_) => ApiError::new(
+            Code::ForbiddenProject,
+            format!("Desktop pool {pool_id} belongs to another project."),
+        ),
+        None => ApiError::new(
+            Code::PoolNotFound,
+            format!("Desktop pool {pool_id} does not exist."),
+        ),
+    }
+    .with_detail(detail))
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    let ok = (1..=60).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "Invalid pool name {name:?}: use 1-60 letters, digits, - or _."
+        )))
+    }
+}
+
+fn check_policy(p: &AutoscalePolicy) -> ApiResult<String> {
+    for (k, v) in [
+        ("min_idle", p.min_idle),
+        ("max_auto_created", p.max_auto_created),
+    ] {
+        if v.is_some_and(|v| !(0..=10_000).contains(&v)) {
+            return Err(ApiError::invalid(format!(
+                "autoscale_policy.{k} must be 0 to 10000."
+            )));
+        }
+    }
+    if let Some(t) = p
+        .autoscale_type
+        .as_deref()
+        .filter(|t| !["ACCESS_CREATED", "AUTO_CREATED"].contains(t))
+    {
+        return Err(ApiError::invalid(format!(
+            "Invalid autoscale_policy.autoscale_type {t:?}; allowed: ACCESS_CREATED, AUTO_CREATED."
+        )));
+    }
+    Ok(serde_json::to_string(p).unwrap_or_default())
+}
+
+fn retention(v: Option<i64>) -> ApiResult<Option<i64>> {
+    match v {
+        Some(m) if !(0..=43_200).contains(&m) => Err(ApiError::invalid(
+            "disconnected_retention_period must be 0 to 43200 minutes.",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn members_of(objects: Vec<AuthorizedObjects>) -> ApiResult<Vec<PoolMember>> {
+    let now = now_ms();
+    objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let object_type = o.object_type.unwrap_or_else(|| "USER".into());
+            if !["USER", "USER_GROUP"].contains(&object_type.as_str()) {
+                return Err(ApiError::invalid(format!(
+                    "objects[{i}].object_type {object_type:?}; allowed: USER, USER_GROUP."
+                )));
+            }
+            let name = o.object_name.ok_or_else(|| {
+                ApiError::invalid(format!("Missing parameter objects[{i}].object_name."))
+            })?;
+            create_plan::check_user_name(&name)
+                .map_err(|e| ApiError::invalid(format!("objects[{i}]: {}", e.message)))?;
+            Ok(PoolMember {
+                object_type,
+                object_id: o.object_id.unwrap_or_else(|| name.clone()),
+                object_name: name,
+                user_group: o.user_group,
+                created_ms: now,
+            })
+        })
+        .collect()
+}
+
+/// Desktops for a pool (create or expand): names from the pool name.
+fn pool_desktops(
+    caller: &Caller,
+    tpl: &Template,
+    pool: &PoolRow,
+    n: usize,
+) -> Vec<crate::store::NewDesktop> {
+    let prefix: String = pool
+        .name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let prefix = if prefix.is_empty() {
+        "pool".to_owned()
+    } else {
+        prefix
+    };
+    let now = now_ms();
+    (0..n)
+        .map(|_| {
+            create_plan::new_desktop(
+                caller,
+                tpl,
+                create_plan::generated_name(&format!("{prefix}-")),
+                None,
+                None,
+                Some(pool.id.clone()),
+                now,
+            )
+        })
+        .collect()
+}
+
+fn size(st: &AppState, v: Option<i64>) -> ApiResult<usize> {
+    let max = st.limits.max_pool_size;
+    let n = v.ok_or_else(|| ApiError::invalid("Missing parameter size."))?;
+    usize::try_from(n)
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::invalid(format!("size must be 1 to {max}, not {n}.")))
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<CreateDesktopPoolReq>,
+) -> ApiResult<axum::Json<CreateDesktopPoolResponse>> {
+    let name = req
+        .name
+        .ok_or_else(|| ApiError::invalid("Missing parameter name."))?;
+    check_name(&name)?;
+    let pool_type = req
+        .pool_type
+        .ok_or_else(|| ApiError::invalid("Missing parameter type."))?;
+    if !["DYNAMIC", "STATIC"].contains(&pool_type.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "Invalid type {pool_type:?}; allowed: DYNAMIC, STATIC."
+        )));
+    }
+    let n = size(&st, req.size)?;
+    let tpl = create_plan::template(
+        &st,
+        req.product_id,
+        req.image_id,
+        req.image_type,
+        req.availability_zone,
+        req.root_volume,
+        req.data_volumes,
+        req.tags,
+    )?;
+    let members = members_of(req.authorized_objects.unwrap_or_default())?;
+    let policy = req
+        .autoscale_policy
+        .as_ref()
+        .map(check_policy)
+        .transpose()?;
+    let pool = PoolRow {
+        id: crate::domain::ids::PoolId::new().to_string(),
+        project_id: caller.project_id.clone(),
+        name: name.clone(),
+        pool_type,
+        description: req.description.unwrap_or_default(),
+        product_id: tpl.product_id.clone(),
+        image_id: tpl.image.id.clone(),
+        image_type: tpl.image.image_type.clone(),
+        availability_zone: tpl.availability_zone.clone(),
+        root_volume: tpl.root_volume.clone(),
+        data_volumes: tpl.data_volumes.clone(),
+        tags: tpl.tags.clone(),
+        disconnected_retention_period: retention(req.disconnected_retention_period)?.unwrap_or(0),
+        enable_autoscale: req.enable_autoscale.unwrap_or(false),
+        autoscale_policy: policy,
+        created_ms: now_ms(),
+        desktop_count: 0,
+        desktop_used: 0,
+    };
+    let desktops = pool_desktops(&caller, &tpl, &pool, n);
+    let job = submit::new_job(
+        &caller,
+        JobType::CreateDesktopPool,
+        &JobParams::default(),
+        Some(pool.id.clone()),
+    );
+    match st.store.create_pool(&pool, &members, &job, &desktops).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::new(
+                Code::PoolExists,
+                format!("A desktop pool named {name} already exists."),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    st.engine.wake();
+    Ok(axum::Json(CreateDesktopPoolResponse {
+        job_id: job.id,
+        pool_id: pool.id,
+    }))
+}
+
+fn info(st: &AppState, p: &PoolRow, busy: bool) -> DesktopPoolInfo {
+    let image = st.catalog.image(&p.image_id);
+    let product = st
+        .catalog
+        .product(&p.product_id)
+        .map(|pr| crate::wire::desktops::ProductInfo {
+            product_id: pr.product_id.clone(),
+            flavor_id: pr
+                .flavor_id
+                .clone()
+                .unwrap_or_else(|| pr.product_id.clone()),
+            kind: "BASE".into(),
+            cpu: pr.cpu.to_string(),
+            memory: (pr.memory_mb / 1024).to_string(),
+            descriptions: pr.descriptions.clone(),
+            architecture: pr.architecture.clone(),
+            package_type: pr.package_type.clone(),
+        });
+    DesktopPoolInfo {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        pool_type: p.pool_type.clone(),
+        description: p.description.clone(),
+        created_time: rfc3339(p.created_ms),
+        charging_mode: "1".into(),
+        desktop_count: p.desktop_count,
+        desktop_used: p.desktop_used,
+        availability_zone: p.availability_zone.clone(),
+        product,
+        image_id: p.image_id.clone(),
+        image_name: image.map(|i| i.name.clone()).unwrap_or_default(),
+        image_os_type: image.map(|i| i.os_type.clone()).unwrap_or_default(),
+        image_os_version: image.map(|i| i.os_version.clone()).unwrap_or_default(),
+        root_volume: serde_json::from_str(&p.root_volume).unwrap_or(
+            crate::wire::desktops::Volume {
+                kind: "SAS".into(),
+                size: 80,
+            },
+        ),
+        data_volumes: serde_json::from_str(&p.data_volumes).unwrap_or_default(),
+        disconnected_retention_period: p.disconnected_retention_period,
+        enable_autoscale: p.enable_autoscale,
+        autoscale_policy: p
+            .autoscale_policy
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
+        status: if busy {
+            "TEMPORARY".into()
+        } else {
+            "STEADY".into()
+        },
+        tags: serde_json::from_str(&p.tags).unwrap_or_default(),
+    }
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: QueryParams,
+) -> ApiResult<axum::Json<ListDesktopPoolsResponse>> {
+    let f = PoolFilter {
+        name: q.get("name").map(str::to_owned),
+        pool_type: q
+            .one_of("type", &["DYNAMIC", "STATIC"])?
+            .map(|t| t.to_ascii_uppercase()),
+        offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
+        limit: q.int("limit", 1000, 0, st.limits.max_page)?,
+    };
+    let (rows, total) = st.store.list_pools(&caller.project_id, &f).await?;
+    Ok(axum::Json(ListDesktopPoolsResponse {
+        total_count: total,
+        desktop_pools: rows.iter().map(|p| info(&st, p, false)).collect(),
+    }))
+}
+
+async fn show(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, pool_id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<DesktopPoolInfo>> {
+    let p = pool_of(&st, &caller, &pool_id).await?;
+    let f = DesktopFilter {
+        pool_ids: vec![pool_id],
+        limit: 1,
+        ..DesktopFilter::default()
+    };
+    let busy = st
+        .store
+        .list_desktops(&caller.project_id, &f)
+        .await?
+        .0
+        .iter()
+        .any(|d| d.task_status.is_some());
+    Ok(axum::Json(info(&st, &p, busy)))
+}
+
+async fn update(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, pool_id)): Path<(String, String)>,
+    Json(req): Json<UpdateDesktopPoolAttributesReq>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    pool_of(&st, &caller, &pool_id).await?;
+    if let Some(n) = &req.name {
+        check_name(n)?;
+    }
+    if req
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 255)
+    {
+        return Err(ApiError::invalid(
+            "description must be at most 255 characters.",
+        ));
+    }
+    let u = PoolUpdate {
+        name: req.name.clone(),
+        description: req.description,
+        tags: req
+            .tags
+            .map(|t| serde_json::to_string(&t).unwrap_or_default()),
+        disconnected_retention_period: retention(req.disconnected_retention_period)?,
+        enable_autoscale: req.enable_autoscale,
+        autoscale_policy: req
+            .autoscale_policy
+            .as_ref()
+            .map(check_policy)
+            .transpose()?,
+    };
+    match st.store.update_pool(&caller.project_id, &pool_id, &u).await {
+        Ok(_) => Ok(axum::Json(serde_json::json!({}))),
+        Err(StoreError::Conflict(n)) => Err(ApiError::new(
+            Code::PoolExists,
+            format!("A desktop pool named {n} already exists."),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, pool_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    match st.store.delete_pool(&caller.project_id, &pool_id).await? {
+        PoolDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        PoolDeletion::NotEmpty(n) => Err(ApiError::new(
+            Code::PoolNotEmpty,
+            format!(
+                "Desktop pool {pool_id} still has {n} desktops: delete them first (POST /desktops/batch-delete)."
+            ),
+        )),
+        PoolDeletion::NotFound => pool_of(&st, &caller, &pool_id)
+            .await
+            .map(|_| StatusCode::NO_CONTENT),
+    }
+}
+
+async fn desktops(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, pool_id)): Path<(String, String)>,
+    q: QueryParams,
+) -> ApiResult<axum::Json<ListPoolDesktopsDetailResponse>> {
+    pool_of(&st, &caller, &pool_id).await?;
+    let f = DesktopFilter {
+        pool_ids: vec![pool_id],
+        status: q
+            .one_of(
+                "status",
+                &["ACTIVE", "SHUTOFF", "HIBERNATED", "ERROR", "BUILD"],
+            )?
+            .map(|s| s.to_ascii_uppercase()),
+        user_name: q.get("user_name").map(str::to_owned),
+        computer_name: q.get("computer_name").map(str::to_owned),
+        desktop_ids: q.all("desktop_id"),
+        offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
+        limit: q.int("limit", 10, 0, st.limits.max_page)?,
+        ..DesktopFilter::default()
+    };
+    let (rows, total) = st.store.list_desktops(&caller.project_id, &f).await?;
+    Ok(axum::Json(ListPoolDesktopsDetailResponse {
+        pool_desktops: rows
+            .iter()
+            .map(|d| present::desktop_detail(d, &st.catalog, None))
+            .collect(),
+        total_count: total,
+        on_demand_desktops_num: total,
+        period_desktops_num: 0,
+    }))
+}
+
+async fn expand(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, pool_id)): Path<(String, String)>,
+    Json(req): Json<ExpandDesktopPoolReq>,
+) -> ApiResult<axum::Json<JobIdResponse>> {
+    let p = pool_of(&st, &caller, &pool_id).await?;
+    let n = size(&st, req.size)?;
+    let job_id = grow(&st, &caller, &p, n, JobType::ExpandDesktopPool).await?;
+    Ok(axum::Json(JobIdResponse { job_id }))
+}
+
+/// Add `n` desktops to a pool as one job (expand and autoscale).
+pub async fn grow(
+    st: &AppState,
+    caller: &Caller,
+    p: &PoolRow,
+    n: usize,
+    job_type: JobType,
+) -> ApiResult<String> {
+    let root = serde_json::from_str(&p.root_volume).ok();
+    let data = serde_json::from_str(&p.data_volumes).ok();
+    let tags = serde_json::from_str(&p.tags).ok();
+    let tpl = create_plan::template(
+        st,
+        Some(p.product_id.clone()),
+        Some(p.image_id.clone()),
+        None,
+        Some(p.availability_zone.clone()),
+        root,
+        data,
+        tags,
+    )?;
+    let desktops = pool_desktops(caller, &tpl, p, n);
+    let job = submit::new_job(caller, job_type, &JobParams::default(), Some(p.id.clone()));
+    st.store.submit_create(&job, &desktops, &[]).await?;
+    st.engine.wake();
+    Ok(job.id)
+}
+
+async fn action(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, pool_id)): Path<(String, String)>,
+    Json(req): Json<DesktopPoolActionReq>,
+) -> ApiResult<axum::Json<JobIdResponse>> {
+    let detail = |e: ApiError| e.with_detail(format!("pool_id={pool_id}"));
+    let op_type = req
+        .op_type
+        .as_deref()
+        .ok_or_else(|| detail(ApiError::invalid("Missing parameter op_type.")))?;
+    let op_type: PoolActionType = op_type.parse().map_err(|_| {
+        detail(ApiError::invalid(format!(
+            "Invalid op_type {op_type:?}; allowed: {}.",
+            PoolActionType::allowed()
+        )))
+    })?;
+    let mode = super::batch::power_mode(req.mode.as_deref()).map_err(detail)?;
+    pool_of(&st, &caller, &pool_id).await?;
+    let op = super::batch::operation(op_type.into(), mode);
+    let job = submit::new_job(
+        &caller,
+        JobType::ExecuteDesktopsAction,
+        &JobParams::default(),
+        Some(pool_id.clone()),
+    );
+    let out = st.store.submit_pool_action(&job, op, &pool_id).await?;
+    if out.desktops == 0 {
+        return Err(detail(ApiError::new(
+            Code::PoolHasNoDesktops,
+            format!("Desktop pool {pool_id} has no desktops to {op_type}."),
+        )));
+    }
+    st.engine.wake();
+    Ok(axum::Json(JobIdResponse { job_id: job.id }))
+}
+
+async fn members(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, pool_id)): Path<(String, String)>,
+    q: QueryParams,
+) -> ApiResult<axum::Json<ListDesktopPoolAuthorizedObjectsResponse>> {
+    pool_of(&st, &caller, &pool_id).await?;
+    let offset = q.int("offset", 0, 0, i64::from(i32::MAX))?;
+    let limit = q.int("limit", 10, 0, st.limits.max_page)?;
+    let (rows, total) = st.store.list_pool_members(&pool_id, offset, limit).await?;
+    let objects = rows
+        .into_iter()
+        .map(|m| AuthorizedObjects {
+            object_type: Some(m.object_type),
+            object_id: Some(m.object_id),
+            object_name: Some(m.object_name),
+            user_group: m.user_group,
+            created_at: Some(rfc3339(m.created_ms)),
+        })
+        .collect();
+    Ok(axum::Json(ListDesktopPoolAuthorizedObjectsResponse {
+        objects,
+        total_count: total,
+    }))
+}
+
+async fn change_members(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((_, pool_id)): Path<(String, String)>,
+    Json(req): Json<PoolAuthorizedObjectsReq>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    pool_of(&st, &caller, &pool_id).await?;
+    let objects = members_of(
+        req.objects
+            .ok_or_else(|| ApiError::invalid("Missing parameter objects."))?,
+    )?;
+    match req.action.as_deref() {
+        Some("ADD") => {
+            st.store
+                .change_pool_members(&pool_id, &objects, &[])
+                .await?
+        }
+        Some("REMOVE") => {
+            st.store
+                .change_pool_members(&pool_id, &[], &objects)
+                .await?
+        }
+        Some(a) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid action {a:?}; allowed: ADD, REMOVE."
+            )));
+        }
+        None => return Err(ApiError::invalid("Missing parameter action.")),
+    }
+    Ok(axum::Json(serde_json::json!({})))
+}
+
+/// Pool upkeep, once a second until `shutdown`: unbind DYNAMIC pools' users whose
+/// disconnection outlived the retention (on the simulator's clock when simulated,
+/// so `/sim/v1/clock/advance` moves it), and grow autoscaled pools to `min_idle`
+/// free desktops, never creating more than `max_auto_created` in all.
+pub async fn maintain(st: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        let skipped = st.sim.as_ref().map_or(0, |s| s.clock().skipped_ms());
+        if let Err(e) = st.store.unbind_expired(now_ms() + skipped).await {
+            tracing::error!(error = %e, "unbinding expired pool sessions failed");
+        }
+        match st.store.autoscale_needs().await {
+            Ok(needs) => {
+                for need in needs {
+                    let caller = Caller {
+                        project_id: need.pool.project_id.clone(),
+                        principal: "autoscale".into(),
+                    };
+                    match grow(
+                        &st,
+                        &caller,
+                        &need.pool,
+                        need.create,
+                        JobType::ExpandDesktopPool,
+                    )
+                    .await
+                    {
+                        Ok(job) => {
+                            tracing::info!(pool = %need.pool.id, created = need.create, job, "autoscale grew a pool")
+                        }
+                        Err(e) => {
+                            tracing::error!(pool = %need.pool.id, error = %e.message, "autoscale failed")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "autoscale check failed"),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Desktop pools: CreateDesktopPoolReq, ShowDesktopPoolDetailResponse,
+//! ListDesktopPoolsResponse (SimpleDesktopPoolInfo), UpdateDesktopPoolAttributesReq,
+//! ExpandDesktopPoolReq, DesktopPoolActionReq, ListPoolDesktopsDetailResponse,
+//! AuthorizedObjects.
+
+use super::desktops::{DesktopDetailInfo, ProductInfo, Tag, Volume};
+use serde::{Deserialize, Serialize};
+
+/// AutoscalePolicy (the fields deskplane models; others are accepted and kept).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct AutoscalePolicy {
+    /// ACCESS_CREATED or AUTO_CREATED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale_type: Option<String>,
+    /// Most desktops autoscale may create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_auto_created: Option<i64>,
+    /// Free desktops to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_idle: Option<i64>,
+    /// Kept, not modelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub once_auto_created: Option<i64>,
+    /// Kept, not modelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_retention: Option<i64>,
+    /// Kept, not modelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_retention_duration: Option<i64>,
+}
+
+/// AuthorizedObjects — a user or group allowed to use a pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizedObjects {
+    /// USER or USER_GROUP.
+    pub object_type: Option<String>,
+    /// Id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+    /// Name.
+    pub object_name: Option<String>,
+    /// Privilege group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_group: Option<String>,
+    /// When authorized (responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+/// CreateDesktopPoolReq — `POST /desktop-pools`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateDesktopPoolReq {
+    /// Unique name (required).
+    pub name: Option<String>,
+    /// DYNAMIC or STATIC (required).
+    #[serde(rename = "type")]
+    pub pool_type: Option<String>,
+    /// Desktops to create (required).
+    pub size: Option<i64>,
+    /// Description.
+    pub description: Option<String>,
+    /// Zone.
+    pub availability_zone: Option<String>,
+    /// Product (required).
+    pub product_id: Option<String>,
+    /// Image type.
+    pub image_type: Option<String>,
+    /// Image (required).
+    pub image_id: Option<String>,
+    /// System disk.
+    pub root_volume: Option<Volume>,
+    /// Data disks.
+    pub data_volumes: Option<Vec<Volume>>,
+    /// Users/groups allowed.
+    pub authorized_objects: Option<Vec<AuthorizedObjects>>,
+    /// Tags.
+    pub tags: Option<Vec<Tag>>,
+    /// Minutes a DYNAMIC pool keeps a disconnected user's binding.
+    pub disconnected_retention_period: Option<i64>,
+    /// Autoscale on.
+    pub enable_autoscale: Option<bool>,
+    /// Autoscale policy.
+    pub autoscale_policy: Option<AutoscalePolicy>,
+}
+
+/// CreateDesktopPoolResponse (plus `pool_id`, ours, so callers need not search by name).
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateDesktopPoolResponse {
+    /// The createDesktopPool job.
+    pub job_id: String,
+    /// The new pool.
+    pub pool_id: String,
+}
+
+/// ShowDesktopPoolDetailResponse / SimpleDesktopPoolInfo.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesktopPoolInfo {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// DYNAMIC / STATIC.
+    #[serde(rename = "type")]
+    pub pool_type: String,
+    /// Description.
+    pub description: String,
+    /// Creation (`2022-05-11T11:45:42.000Z`).
+    pub created_time: String,
+    /// 1: on demand.
+    pub charging_mode: String,
+    /// Desktops in the pool.
+    pub desktop_count: i64,
+    /// Desktops bound to a user.
+    pub desktop_used: i64,
+    /// Zone.
+    pub availability_zone: String,
+    /// Product.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<ProductInfo>,
+    /// Image.
+    pub image_id: String,
+    /// Image name.
+    pub image_name: String,
+    /// Image OS type.
+    pub image_os_type: String,
+    /// Image OS version.
+    pub image_os_version: String,
+    /// System disk.
+    pub root_volume: Volume,
+    /// Data disks.
+    pub data_volumes: Vec<Volume>,
+    /// Retention in minutes.
+    pub disconnected_retention_period: i64,
+    /// Autoscale on.
+    pub enable_autoscale: bool,
+    /// Autoscale policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscale_policy: Option<AutoscalePolicy>,
+    /// STEADY when no desktop has an operation running, else TEMPORARY.
+    pub status: String,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+/// ListDesktopPoolsResponse.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListDesktopPoolsResponse {
+    /// Matches before paging.
+    pub total_count: i64,
+    /// The page.
+    pub desktop_pools: Vec<DesktopPoolInfo>,
+}
+
+/// UpdateDesktopPoolAttributesReq — `PUT /desktop-pools/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpdateDesktopPoolAttributesReq {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New tags.
+    pub tags: Option<Vec<Tag>>,
+    /// New retention.
+    pub disconnected_retention_period: Option<i64>,
+    /// Autoscale on/off.
+    pub enable_autoscale: Option<bool>,
+    /// New policy.
+    pub autoscale_policy: Option<AutoscalePolicy>,
+}
+
+/// ExpandDesktopPoolReq.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExpandDesktopPoolReq {
+    /// Desktops to add.
+    pub size: Option<i64>,
+}
+
+/// DesktopPoolActionReq — seed 001.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DesktopPoolActionReq {
+    /// os-start, os-stop, reboot, hibernate.
+    pub op_type: Option<String>,
+    /// SOFT (default) or HARD.
+    #[serde(rename = "type")]
+    pub mode: Option<String>,
+}
+
+/// ListPoolDesktopsDetailResponse.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListPoolDesktopsDetailResponse {
+    /// The page.
+    pub pool_desktops: Vec<DesktopDetailInfo>,
+    /// Matches before paging.
+    pub total_count: i64,
+    /// All on demand.
+    pub on_demand_desktops_num: i64,
+    /// None yearly/monthly.
+    pub period_desktops_num: i64,
+}
+
+/// Body of `POST /desktop-pools/{id}/users`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PoolAuthorizedObjectsReq {
+    /// Users/groups.
+    pub objects: Option<Vec<AuthorizedObjects>>,
+    /// ADD or REMOVE.
+    pub action: Option<String>,
+}
+
+/// ListDesktopPoolAuthorizedObjectsResponse.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListDesktopPoolAuthorizedObjectsResponse {
+    /// The page.
+    pub objects: Vec<AuthorizedObjects>,
+    /// Matches before paging.
+    pub total_count: i64,
+}
