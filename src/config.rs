@@ -56,12 +56,37 @@ impl Default for LimitsConfig {
 pub struct AuthConfig {
     /// Accepted `X-Sdk-Date` distance from the server clock, in seconds.
     pub max_skew_secs: u64,
+    /// Lifetime of tokens from `POST /v3/auth/tokens`, in seconds.
+    pub token_ttl_secs: u64,
+}
+
+/// Per-credential request rate limits (`[rate_limit]`), off by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Whether requests are limited.
+    pub enabled: bool,
+    /// Sustained requests per second per credential.
+    pub requests_per_second: f64,
+    /// Requests allowed in a burst.
+    pub burst: f64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            requests_per_second: 50.0,
+            burst: 100.0,
+        }
+    }
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             max_skew_secs: 15 * 60,
+            token_ttl_secs: 24 * 3600,
         }
     }
 }
@@ -106,6 +131,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Authentication.
     pub auth: AuthConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
     /// First-start seed.
     pub bootstrap: BootstrapConfig,
     /// Products, images, zones.
@@ -131,6 +158,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
             bootstrap: BootstrapConfig::default(),
             catalog: Catalog::default(),
             #[cfg(feature = "libvirt")]

@@ -24,6 +24,11 @@ enum Command {
         #[command(subcommand)]
         action: deskplane::cli::credentials::Action,
     },
+    /// Manage API users who get tokens with a password (`POST /v3/auth/tokens`).
+    ApiUsers {
+        #[command(subcommand)]
+        action: deskplane::cli::api_users::Action,
+    },
     /// Measure a running server (see README, "Benchmarks").
     Bench(deskplane::cli::bench::Args),
 }
@@ -56,6 +61,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve => deskplane::serve::serve(cfg).await,
             Command::Credentials { action } => deskplane::cli::credentials::run(cfg, action).await,
+            Command::ApiUsers { action } => deskplane::cli::api_users::run(cfg, action).await,
             Command::Bench(args) => deskplane::cli::bench::run(args).await,
         }
     });

@@ -163,6 +163,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         limits: Arc::new(cfg.limits.clone()),
         auth: Arc::new(cfg.auth.clone()),
         sim,
+        rate: Arc::new(crate::api::ratelimit::RateLimiter::new(
+            cfg.rate_limit.clone(),
+        )),
+        token_ttl_secs: cfg.auth.token_ttl_secs,
         credentials: Arc::default(),
     };
     let shutdown = CancellationToken::new();

@@ -32,33 +32,57 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     resp
 }
 
-/// Verify the signature and the project of a `/v2/{project_id}/...` request.
+/// Verify the signature (or token) and the project of a `/v2/{project_id}/...`
+/// request, then apply the caller's rate limit.
 pub async fn authenticate(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let rid = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    match check(&st, req).await {
-        Ok(req) => next.run(req).await,
-        Err(e) => {
-            let status =
-                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
-            (status, axum::Json(e.body(rid.as_deref()))).into_response()
+    let refused = |e: ApiError| {
+        let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        (status, axum::Json(e.body(rid.as_deref()))).into_response()
+    };
+    let req = match check(&st, req).await {
+        Ok(req) => req,
+        Err(e) => return refused(e),
+    };
+    let principal = req
+        .extensions()
+        .get::<Caller>()
+        .map(|c| c.principal.clone())
+        .unwrap_or_default();
+    if let Err(wait) = st.rate.check(&principal) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let msg = format!("Too many requests: retry after {secs} s.");
+        let mut resp = refused(ApiError::new(Code::RateLimited, msg));
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert("retry-after", v);
         }
+        return resp;
     }
+    next.run(req).await
 }
 
 async fn check(st: &AppState, req: Request) -> Result<Request, ApiError> {
     let project = path_project(req.uri().path())?;
     let (mut parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, st.limits.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                Code::RequestTooLarge,
-                format!(
-                    "Request entity too large: the limit is {} bytes.",
-                    st.limits.max_body_bytes
-                ),
-            )
-        })?;
+    let limit = st.limits.max_body_bytes;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        let msg = format!("Request entity too large: the limit is {limit} bytes.");
+        ApiError::new(Code::RequestTooLarge, msg)
+    })?;
+    if parts.headers.get("authorization").is_none()
+        && let Some(token) = parts
+            .headers
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok())
+    {
+        let user = super::tokens::verify(st, token, &project).await?;
+        let principal = format!("token:{user}");
+        parts.extensions.insert(Caller {
+            project_id: project,
+            principal,
+        });
+        return Ok(Request::from_parts(parts, Body::from(body)));
+    }
     let header = parts
         .headers
         .get("authorization")
@@ -85,23 +109,28 @@ async fn check(st: &AppState, req: Request) -> Result<Request, ApiError> {
     )
     .map_err(|e| gateway(&e))?;
     if cred.project_id != project {
-        return Err(if st.store.project_exists(&project).await? {
-            ApiError::new(
-                Code::ForbiddenProject,
-                format!("The credential is not allowed to act on project {project}."),
-            )
-        } else {
-            ApiError::new(
-                Code::ProjectNotFound,
-                format!("Project {project} does not exist."),
-            )
-        });
+        return Err(wrong_project(st, &project).await);
     }
     parts.extensions.insert(Caller {
         project_id: project,
         principal: auth.access_key,
     });
     Ok(Request::from_parts(parts, Body::from(body)))
+}
+
+/// 403 for another existing project, 404 for an unknown one.
+pub async fn wrong_project(st: &AppState, project: &str) -> ApiError {
+    match st.store.project_exists(project).await {
+        Ok(true) => ApiError::new(
+            Code::ForbiddenProject,
+            format!("The credential is not allowed to act on project {project}."),
+        ),
+        Ok(false) => ApiError::new(
+            Code::ProjectNotFound,
+            format!("Project {project} does not exist."),
+        ),
+        Err(e) => e.into(),
+    }
 }
 
 fn gateway(e: &AuthError) -> ApiError {

@@ -11,9 +11,11 @@ pub mod extract;
 mod jobs;
 pub mod pools;
 mod present;
+pub mod ratelimit;
 mod sim_ext;
 pub mod state;
 mod submit;
+mod tokens;
 mod users;
 
 use crate::domain::error_code::Code;
@@ -36,6 +38,7 @@ pub fn router(st: AppState) -> Router {
         .route_layer(from_fn_with_state(st.clone(), auth::authenticate));
     let mut app = Router::new()
         .merge(v2)
+        .merge(tokens::routes())
         .route("/health", get(health))
         .route("/ready", get(ready));
     if st.sim.is_some() {

@@ -27,6 +27,10 @@ pub struct AppState {
     pub auth: Arc<AuthConfig>,
     /// The simulator, when it is the driver (enables `/sim/v1`).
     pub sim: Option<Arc<SimDriver>>,
+    /// Per-credential rate limits.
+    pub rate: Arc<super::ratelimit::RateLimiter>,
+    /// Token lifetime in seconds.
+    pub token_ttl_secs: u64,
     /// Opened secret keys by access key, briefly cached so a signature check
     /// costs no database read; entries expire so CLI deletions take effect.
     pub credentials: Arc<RwLock<HashMap<String, CachedCredential>>>,

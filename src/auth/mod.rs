@@ -9,6 +9,7 @@
 //! Every failure is an [`AuthError`]; the API answers all of them with 401 `APIGW.0301` and
 //! [`AuthError::gateway_message`], as Huawei's gateway does.
 
+pub mod passwords;
 pub mod sdk_hmac;
 pub mod sealing;
 

@@ -1,4 +1,5 @@
 //! Subcommands besides `serve`.
 
+pub mod api_users;
 pub mod bench;
 pub mod credentials;

@@ -249,4 +249,24 @@ pub trait Store: Send + Sync + 'static {
     async fn unbind_expired(&self, now_ms: i64) -> StoreResult<u64>;
     /// Pools whose autoscale policy asks for more idle desktops, and how many to create.
     async fn autoscale_needs(&self) -> StoreResult<Vec<AutoscaleNeed>>;
+
+    // ---- API users and tokens ----
+    /// Create or replace an API user's password.
+    async fn put_api_user(&self, u: &ApiUserRow) -> StoreResult<()>;
+    /// One API user.
+    async fn get_api_user(
+        &self,
+        project_id: &str,
+        user_name: &str,
+    ) -> StoreResult<Option<ApiUserRow>>;
+    /// API users, optionally of one project.
+    async fn list_api_users(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiUserRow>>;
+    /// Delete an API user and revoke their tokens; `false` if absent.
+    async fn delete_api_user(&self, project_id: &str, user_name: &str) -> StoreResult<bool>;
+    /// Store an issued token.
+    async fn insert_token(&self, t: &TokenRow) -> StoreResult<()>;
+    /// A token by hash.
+    async fn get_token(&self, token_hash: &str) -> StoreResult<Option<TokenRow>>;
+    /// Revoke a token; `false` if absent.
+    async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool>;
 }

@@ -398,3 +398,33 @@ pub struct SimFault {
     /// Whether the guest ignores SOFT stop/reboot.
     pub ignore_soft: bool,
 }
+
+/// A user of the API itself (password auth for tokens), not a desktop user.
+#[derive(Debug, Clone)]
+pub struct ApiUserRow {
+    /// Project the user may act on.
+    pub project_id: String,
+    /// Name.
+    pub user_name: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Creation.
+    pub created_ms: i64,
+}
+
+/// An issued token (only its hash is stored).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// Project it is scoped to.
+    pub project_id: String,
+    /// Who it was issued to.
+    pub user_name: String,
+    /// Issued.
+    pub created_ms: i64,
+    /// Expires.
+    pub expires_ms: i64,
+    /// Revoked.
+    pub revoked: bool,
+}

@@ -7,6 +7,9 @@ mod desktops;
 mod jobs;
 mod misc;
 mod pools;
+mod tokens;
+
+use super::{ApiUserRow, TokenRow};
 
 use super::{
     AutoscaleNeed, PoolActionOutcome, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate,
@@ -325,5 +328,30 @@ impl super::Store for SqliteStore {
     }
     async fn autoscale_needs(&self) -> StoreResult<Vec<AutoscaleNeed>> {
         self.autoscale_needs_().await
+    }
+    async fn put_api_user(&self, u: &ApiUserRow) -> StoreResult<()> {
+        self.put_api_user_(u).await
+    }
+    async fn get_api_user(
+        &self,
+        project_id: &str,
+        user_name: &str,
+    ) -> StoreResult<Option<ApiUserRow>> {
+        self.get_api_user_(project_id, user_name).await
+    }
+    async fn list_api_users(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiUserRow>> {
+        self.list_api_users_(project_id).await
+    }
+    async fn delete_api_user(&self, project_id: &str, user_name: &str) -> StoreResult<bool> {
+        self.delete_api_user_(project_id, user_name).await
+    }
+    async fn insert_token(&self, t: &TokenRow) -> StoreResult<()> {
+        self.insert_token_(t).await
+    }
+    async fn get_token(&self, token_hash: &str) -> StoreResult<Option<TokenRow>> {
+        self.get_token_(token_hash).await
+    }
+    async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool> {
+        self.revoke_token_(token_hash).await
     }
 }

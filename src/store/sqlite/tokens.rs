@@ -1,0 +1,119 @@
+//! API users and tokens.
+
+use super::{SqliteStore, is_unique_violation};
+use crate::store::{ApiUserRow, StoreError, StoreResult, TokenRow};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+fn api_user(r: &SqliteRow) -> StoreResult<ApiUserRow> {
+    Ok(ApiUserRow {
+        project_id: r.try_get(0)?,
+        user_name: r.try_get(1)?,
+        password_hash: r.try_get(2)?,
+        created_ms: r.try_get(3)?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn put_api_user_(&self, u: &ApiUserRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_users (project_id, user_name, password_hash, created_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (project_id, user_name) DO UPDATE SET password_hash = excluded.password_hash",
+        )
+        .bind(&u.project_id)
+        .bind(&u.user_name)
+        .bind(&u.password_hash)
+        .bind(u.created_ms)
+        .execute(&self.write)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict(u.user_name.clone()) } else { e.into() })?;
+        Ok(())
+    }
+
+    pub(super) async fn get_api_user_(
+        &self,
+        project_id: &str,
+        user_name: &str,
+    ) -> StoreResult<Option<ApiUserRow>> {
+        let row = sqlx::query("SELECT project_id, user_name, password_hash, created_ms FROM api_users WHERE project_id = ? AND user_name = ?")
+            .bind(project_id)
+            .bind(user_name)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| api_user(&r)).transpose()
+    }
+
+    pub(super) async fn list_api_users_(
+        &self,
+        project_id: Option<&str>,
+    ) -> StoreResult<Vec<ApiUserRow>> {
+        let rows = sqlx::query(
+            "SELECT project_id, user_name, password_hash, created_ms FROM api_users WHERE (?1 IS NULL OR project_id = ?1) \
+             ORDER BY project_id, user_name",
+        )
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(api_user).collect()
+    }
+
+    pub(super) async fn delete_api_user_(
+        &self,
+        project_id: &str,
+        user_name: &str,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE tokens SET revoked = 1 WHERE project_id = ? AND user_name = ?")
+            .bind(project_id)
+            .bind(user_name)
+            .execute(&mut *tx)
+            .await?;
+        let r = sqlx::query("DELETE FROM api_users WHERE project_id = ? AND user_name = ?")
+            .bind(project_id)
+            .bind(user_name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub(super) async fn insert_token_(&self, t: &TokenRow) -> StoreResult<()> {
+        sqlx::query("INSERT INTO tokens (token_hash, project_id, user_name, created_ms, expires_ms, revoked) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&t.token_hash)
+            .bind(&t.project_id)
+            .bind(&t.user_name)
+            .bind(t.created_ms)
+            .bind(t.expires_ms)
+            .bind(t.revoked)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn get_token_(&self, token_hash: &str) -> StoreResult<Option<TokenRow>> {
+        let row = sqlx::query("SELECT token_hash, project_id, user_name, created_ms, expires_ms, revoked FROM tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row
+            .map(|r| -> Result<TokenRow, sqlx::Error> {
+                Ok(TokenRow {
+                    token_hash: r.try_get(0)?,
+                    project_id: r.try_get(1)?,
+                    user_name: r.try_get(2)?,
+                    created_ms: r.try_get(3)?,
+                    expires_ms: r.try_get(4)?,
+                    revoked: r.try_get(5)?,
+                })
+            })
+            .transpose()?)
+    }
+
+    pub(super) async fn revoke_token_(&self, token_hash: &str) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE tokens SET revoked = 1 WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+}
