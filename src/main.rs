@@ -29,6 +29,8 @@ enum Command {
         #[command(subcommand)]
         action: deskplane::cli::api_users::Action,
     },
+    /// List the nodes sharing the database.
+    Nodes,
     /// Measure a running server (see README, "Benchmarks").
     Bench(deskplane::cli::bench::Args),
 }
@@ -62,6 +64,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve => deskplane::serve::serve(cfg).await,
             Command::Credentials { action } => deskplane::cli::credentials::run(cfg, action).await,
             Command::ApiUsers { action } => deskplane::cli::api_users::run(cfg, action).await,
+            Command::Nodes => deskplane::cli::nodes::run(cfg).await,
             Command::Bench(args) => deskplane::cli::bench::run(args).await,
         }
     });

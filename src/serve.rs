@@ -11,7 +11,7 @@ use crate::drivers::ComputeDriver;
 use crate::drivers::sim::SimDriver;
 use crate::jobs::Engine;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{CredentialRow, Store};
+use crate::store::{CredentialRow, NodeRow, Store};
 use anyhow::{Context, bail};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -177,6 +177,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", cfg.listen))?;
     tracing::info!(listen = %listener.local_addr()?, node = %node, driver = ?cfg.driver, db = %cfg.database_url, "deskplane serving");
     println!("deskplane: listening on http://{}", listener.local_addr()?);
+    let heartbeat = tokio::spawn(node_heartbeat(
+        opened.store.clone(),
+        NodeRow {
+            id: node.clone(),
+            address: listener.local_addr()?.to_string(),
+            started_ms: now_ms(),
+            heartbeat_ms: now_ms(),
+        },
+        shutdown.clone(),
+    ));
     let stop = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -189,9 +199,24 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     engine_task.await.context("job engine")?;
     upkeep.await.context("pool upkeep")?;
+    heartbeat.await.context("node heartbeat")?;
     opened.close().await;
     tracing::info!("deskplane stopped");
     Ok(())
+}
+
+/// Register this node and refresh its heartbeat every 5 s until shutdown.
+async fn node_heartbeat(store: Arc<dyn Store>, mut me: NodeRow, shutdown: CancellationToken) {
+    loop {
+        me.heartbeat_ms = now_ms();
+        if let Err(e) = store.upsert_node(&me).await {
+            tracing::warn!(error = %e, "node heartbeat failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -12,6 +12,8 @@
 //!   kvm | qemu; `DESKPLANE_SKIP_KVM_TESTS` set: skip them.
 #![cfg(feature = "libvirt")]
 
+#[path = "libvirt_driver/real_env.rs"]
+mod real_env;
 #[path = "libvirt_driver/real_guest.rs"]
 mod real_guest;
 #[path = "libvirt_driver/support.rs"]

@@ -3,3 +3,4 @@
 pub mod api_users;
 pub mod bench;
 pub mod credentials;
+pub mod nodes;

@@ -269,4 +269,10 @@ pub trait Store: Send + Sync + 'static {
     async fn get_token(&self, token_hash: &str) -> StoreResult<Option<TokenRow>>;
     /// Revoke a token; `false` if absent.
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool>;
+
+    // ---- nodes ----
+    /// Register a node or record its heartbeat.
+    async fn upsert_node(&self, n: &NodeRow) -> StoreResult<()>;
+    /// Every registered node, most recently seen first.
+    async fn list_nodes(&self) -> StoreResult<Vec<NodeRow>>;
 }

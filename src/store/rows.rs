@@ -428,3 +428,16 @@ pub struct TokenRow {
     /// Revoked.
     pub revoked: bool,
 }
+
+/// A deskplane node sharing the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    /// Node id (the sub-jobs' `host`).
+    pub id: String,
+    /// Its HTTP address.
+    pub address: String,
+    /// When it started.
+    pub started_ms: i64,
+    /// Its last heartbeat.
+    pub heartbeat_ms: i64,
+}

@@ -9,7 +9,7 @@ mod misc;
 mod pools;
 mod tokens;
 
-use super::{ApiUserRow, TokenRow};
+use super::{ApiUserRow, NodeRow, TokenRow};
 
 use super::{
     AutoscaleNeed, PoolActionOutcome, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate,
@@ -353,5 +353,11 @@ impl super::Store for SqliteStore {
     }
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool> {
         self.revoke_token_(token_hash).await
+    }
+    async fn upsert_node(&self, n: &NodeRow) -> StoreResult<()> {
+        self.upsert_node_(n).await
+    }
+    async fn list_nodes(&self) -> StoreResult<Vec<NodeRow>> {
+        self.list_nodes_().await
     }
 }

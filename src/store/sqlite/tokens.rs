@@ -1,7 +1,7 @@
 //! API users and tokens.
 
 use super::{SqliteStore, is_unique_violation};
-use crate::store::{ApiUserRow, StoreError, StoreResult, TokenRow};
+use crate::store::{ApiUserRow, NodeRow, StoreError, StoreResult, TokenRow};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -115,5 +115,36 @@ impl SqliteStore {
             .execute(&self.write)
             .await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    pub(super) async fn upsert_node_(&self, n: &NodeRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO nodes (id, address, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_ms = excluded.heartbeat_ms",
+        )
+        .bind(&n.id)
+        .bind(&n.address)
+        .bind(n.started_ms)
+        .bind(n.heartbeat_ms)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn list_nodes_(&self) -> StoreResult<Vec<NodeRow>> {
+        let rows = sqlx::query("SELECT id, address, started_ms, heartbeat_ms FROM nodes ORDER BY heartbeat_ms DESC, id")
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| -> Result<NodeRow, sqlx::Error> {
+                Ok(NodeRow {
+                    id: r.try_get(0)?,
+                    address: r.try_get(1)?,
+                    started_ms: r.try_get(2)?,
+                    heartbeat_ms: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, _>>()?)
     }
 }
