@@ -147,6 +147,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (driver, sim) = driver(&cfg, &opened.store)?;
     let catalog = Arc::new(cfg.catalog.clone());
     let node = cfg.node_id();
+    let reconcile_every = std::time::Duration::from_secs(cfg.jobs.reconcile_secs.max(1));
+    let reconciler_driver = driver.clone();
     let engine = Engine::new(
         opened.store.clone(),
         driver,
@@ -171,6 +173,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let engine_task = tokio::spawn(engine.run(shutdown.clone()));
+    let reconciler = tokio::spawn(crate::jobs::reconcile::run(
+        opened.store.clone(),
+        reconciler_driver,
+        reconcile_every,
+        shutdown.clone(),
+    ));
     let upkeep = tokio::spawn(crate::api::pools::maintain(state.clone(), shutdown.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -199,6 +207,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     engine_task.await.context("job engine")?;
     upkeep.await.context("pool upkeep")?;
+    reconciler.await.context("reconciler")?;
     heartbeat.await.context("node heartbeat")?;
     opened.close().await;
     tracing::info!("deskplane stopped");

@@ -5,6 +5,8 @@
 //! (the job engine resumes interrupted sub-jobs) finds the machine already in the
 //! target state and succeeds.
 
+#[cfg(feature = "libvirt")]
+pub mod libvirt;
 pub mod sim;
 
 use crate::domain::desktop::{DesktopStatus, PowerMode};
@@ -65,6 +67,16 @@ pub enum Observed {
     Saved,
     /// The machine does not exist.
     Missing,
+}
+
+/// What a driver sees, for reconciliation.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Machines by desktop id.
+    pub machines: std::collections::HashMap<String, Observed>,
+    /// Hosts listed completely: a desktop placed on one of these and absent from
+    /// `machines` is missing. Desktops on other (unreachable) hosts are left alone.
+    pub complete_hosts: Vec<String>,
 }
 
 /// Where a new machine was placed.
@@ -130,6 +142,11 @@ pub trait ComputeDriver: Send + Sync + 'static {
     async fn delete(&self, m: &MachineRef) -> Result<(), DriverError>;
     /// The machine's real state, for reconciliation.
     async fn observe(&self, m: &MachineRef) -> Result<Observed, DriverError>;
+    /// Every machine the driver can see, for reconciliation with the store; `None`
+    /// when the driver keeps no state of its own (the simulator).
+    async fn inventory(&self) -> Option<Inventory> {
+        None
+    }
     /// Wait `d` on the driver's clock (the simulator's clock may run faster).
     async fn wait(&self, d: Duration) {
         tokio::time::sleep(d).await;

@@ -6,6 +6,7 @@
 //! with attempt + 1, or failed cleanly past the attempt limit, so no desktop is
 //! left in a transitional `task_status`.
 
+pub mod reconcile;
 mod run;
 
 pub use run::JobParams;
@@ -41,6 +42,8 @@ pub struct JobsConfig {
     pub poll_ms: u64,
     /// How long shutdown waits for running sub-jobs.
     pub shutdown_grace_secs: u64,
+    /// Seconds between reconciliations with the compute driver (libvirt).
+    pub reconcile_secs: u64,
 }
 
 impl Default for JobsConfig {
@@ -53,6 +56,7 @@ impl Default for JobsConfig {
             max_attempts: 3,
             poll_ms: 200,
             shutdown_grace_secs: 20,
+            reconcile_secs: 10,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod sqlite;
 pub use pools::*;
 pub use rows::*;
 
+use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::machine::Operation;
 use async_trait::async_trait;
 
@@ -275,4 +276,14 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_node(&self, n: &NodeRow) -> StoreResult<()>;
     /// Every registered node, most recently seen first.
     async fn list_nodes(&self) -> StoreResult<Vec<NodeRow>>;
+
+    // ---- reconciliation with the compute driver ----
+    /// Idle desktops placed on a host: (id, host, status), for reconciliation.
+    async fn placed_idle_desktops(&self) -> StoreResult<Vec<(String, String, DesktopStatus)>>;
+    /// Apply observed states: each `(id, expected_status, status, login)` only
+    /// if the desktop is still idle and still in `expected_status`.
+    async fn reconcile_desktops(
+        &self,
+        changes: &[(String, DesktopStatus, DesktopStatus, LoginStatus)],
+    ) -> StoreResult<u64>;
 }

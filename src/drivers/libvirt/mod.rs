@@ -337,4 +337,20 @@ impl ComputeDriver for LibvirtDriver {
         })
         .await?)
     }
+
+    async fn inventory(&self) -> Option<super::Inventory> {
+        let mut inv = super::Inventory::default();
+        for host in self.observe_hosts().await {
+            match host.domains {
+                Ok(domains) => {
+                    inv.machines.extend(domains);
+                    inv.complete_hosts.push(host.host);
+                }
+                Err(e) => {
+                    tracing::warn!(host = %host.host, error = %e, "cannot list libvirt domains")
+                }
+            }
+        }
+        Some(inv)
+    }
 }

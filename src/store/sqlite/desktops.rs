@@ -1,9 +1,12 @@
 //! Desktop reads and the few direct desktop writes.
 
 use super::SqliteStore;
+use super::decode::parse;
 use super::decode::{DESKTOP_COLS, desktop};
 use super::misc::escape_like;
+use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::store::{DesktopFilter, DesktopRow, StoreResult};
+use sqlx::Row;
 use sqlx::{QueryBuilder, Sqlite};
 
 impl SqliteStore {
@@ -115,6 +118,54 @@ impl SqliteStore {
         .execute(&self.write)
         .await?;
         Ok(r.rows_affected() > 0)
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn placed_idle_desktops_(
+        &self,
+    ) -> StoreResult<Vec<(String, String, DesktopStatus)>> {
+        let rows = sqlx::query(
+            "SELECT id, host, status FROM desktops WHERE host IS NOT NULL AND busy_sub_job IS NULL AND status <> 'BUILD'",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    parse("status", &r.try_get::<String, _>(2)?)?,
+                ))
+            })
+            .collect()
+    }
+
+    pub(super) async fn reconcile_desktops_(
+        &self,
+        changes: &[(String, DesktopStatus, DesktopStatus, LoginStatus)],
+    ) -> StoreResult<u64> {
+        let mut n = 0;
+        for chunk in changes.chunks(super::CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "UPDATE desktops SET status = v.column3, login_status = v.column4 FROM (VALUES ",
+            );
+            let mut sep = qb.separated(", ");
+            for (id, from, to, login) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(from.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(to.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(login.as_str())
+                    .push_unseparated(")");
+            }
+            qb.push(") AS v WHERE desktops.id = v.column1 AND desktops.status = v.column2 AND desktops.busy_sub_job IS NULL");
+            n += qb.build().execute(&self.write).await?.rows_affected();
+        }
+        Ok(n)
     }
 }
 

@@ -10,6 +10,7 @@ mod pools;
 mod tokens;
 
 use super::{ApiUserRow, NodeRow, TokenRow};
+use crate::domain::desktop::{DesktopStatus, LoginStatus};
 
 use super::{
     AutoscaleNeed, PoolActionOutcome, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate,
@@ -359,5 +360,14 @@ impl super::Store for SqliteStore {
     }
     async fn list_nodes(&self) -> StoreResult<Vec<NodeRow>> {
         self.list_nodes_().await
+    }
+    async fn placed_idle_desktops(&self) -> StoreResult<Vec<(String, String, DesktopStatus)>> {
+        self.placed_idle_desktops_().await
+    }
+    async fn reconcile_desktops(
+        &self,
+        changes: &[(String, DesktopStatus, DesktopStatus, LoginStatus)],
+    ) -> StoreResult<u64> {
+        self.reconcile_desktops_(changes).await
     }
 }
