@@ -117,10 +117,10 @@ async fn bootstrap(cfg: &Config, store: &dyn Store, sealer: &Sealer) -> anyhow::
     Ok(())
 }
 
-fn driver(
-    cfg: &Config,
-    store: &Arc<dyn Store>,
-) -> anyhow::Result<(Arc<dyn ComputeDriver>, Option<Arc<SimDriver>>)> {
+/// The compute driver, and the simulator again when it is the one (for `/sim/v1`).
+type Drivers = (Arc<dyn ComputeDriver>, Option<Arc<SimDriver>>);
+
+fn driver(cfg: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Drivers> {
     match cfg.driver {
         DriverKind::Sim => {
             let sim = Arc::new(SimDriver::new(cfg.sim.clone(), store.clone()));

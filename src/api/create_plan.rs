@@ -38,17 +38,36 @@ pub struct Template {
     pub tags: String,
 }
 
+/// The desktop settings of a create request (desktops or a pool), as sent.
+#[derive(Debug, Default)]
+pub struct TemplateReq {
+    /// Product.
+    pub product_id: Option<String>,
+    /// Image.
+    pub image_id: Option<String>,
+    /// Image type (must match the image when given).
+    pub image_type: Option<String>,
+    /// Zone (the default zone when absent).
+    pub availability_zone: Option<String>,
+    /// System disk.
+    pub root_volume: Option<Volume>,
+    /// Data disks.
+    pub data_volumes: Option<Vec<Volume>>,
+    /// Tags.
+    pub tags: Option<Vec<Tag>>,
+}
+
 /// Validate the settings every desktop of a request shares.
-pub fn template(
-    st: &AppState,
-    product_id: Option<String>,
-    image_id: Option<String>,
-    image_type: Option<String>,
-    zone: Option<String>,
-    root: Option<Volume>,
-    data: Option<Vec<Volume>>,
-    tags: Option<Vec<Tag>>,
-) -> ApiResult<Template> {
+pub fn template(st: &AppState, req: TemplateReq) -> ApiResult<Template> {
+    let TemplateReq {
+        product_id,
+        image_id,
+        image_type,
+        availability_zone: zone,
+        root_volume: root,
+        data_volumes: data,
+        tags,
+    } = req;
     let product_id =
         product_id.ok_or_else(|| ApiError::invalid("Missing parameter product_id."))?;
     let product = st.catalog.product(&product_id).ok_or_else(|| {
@@ -219,13 +238,15 @@ pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiR
     }
     let tpl = template(
         st,
-        req.product_id,
-        req.image_id,
-        req.image_type,
-        req.availability_zone,
-        req.root_volume,
-        req.data_volumes,
-        req.tags,
+        TemplateReq {
+            product_id: req.product_id,
+            image_id: req.image_id,
+            image_type: req.image_type,
+            availability_zone: req.availability_zone,
+            root_volume: req.root_volume,
+            data_volumes: req.data_volumes,
+            tags: req.tags,
+        },
     )?;
     let max = st.limits.max_create;
     let wanted: Vec<DesktopUser> = match (req.desktops, req.size) {

@@ -7,7 +7,7 @@
 //! operation) gets a FAILED sub-job carrying the refusal's code and reason, so
 //! the job honestly ends FAIL with "k of n sub-jobs failed" when any did not apply.
 
-use super::create_plan::{self, Template};
+use super::create_plan::{self, Template, TemplateReq};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, QueryParams};
 use super::present;
@@ -216,13 +216,15 @@ async fn create(
     let n = size(&st, req.size)?;
     let tpl = create_plan::template(
         &st,
-        req.product_id,
-        req.image_id,
-        req.image_type,
-        req.availability_zone,
-        req.root_volume,
-        req.data_volumes,
-        req.tags,
+        TemplateReq {
+            product_id: req.product_id,
+            image_id: req.image_id,
+            image_type: req.image_type,
+            availability_zone: req.availability_zone,
+            root_volume: req.root_volume,
+            data_volumes: req.data_volumes,
+            tags: req.tags,
+        },
     )?;
     let members = members_of(req.authorized_objects.unwrap_or_default())?;
     let policy = req
@@ -486,18 +488,17 @@ pub async fn grow(
     n: usize,
     job_type: JobType,
 ) -> ApiResult<String> {
-    let root = serde_json::from_str(&p.root_volume).ok();
-    let data = serde_json::from_str(&p.data_volumes).ok();
-    let tags = serde_json::from_str(&p.tags).ok();
     let tpl = create_plan::template(
         st,
-        Some(p.product_id.clone()),
-        Some(p.image_id.clone()),
-        None,
-        Some(p.availability_zone.clone()),
-        root,
-        data,
-        tags,
+        TemplateReq {
+            product_id: Some(p.product_id.clone()),
+            image_id: Some(p.image_id.clone()),
+            image_type: None,
+            availability_zone: Some(p.availability_zone.clone()),
+            root_volume: serde_json::from_str(&p.root_volume).ok(),
+            data_volumes: serde_json::from_str(&p.data_volumes).ok(),
+            tags: serde_json::from_str(&p.tags).ok(),
+        },
     )?;
     let desktops = pool_desktops(caller, &tpl, p, n);
     let job = submit::new_job(caller, job_type, &JobParams::default(), Some(p.id.clone()));
