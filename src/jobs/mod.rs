@@ -144,6 +144,12 @@ impl Engine {
             .is_err()
         {
             tracing::warn!("shutdown grace elapsed with sub-jobs running; they resume on restart");
+            // Each running task holds a sender: stop them, or the completer
+            // below would wait for them forever and SIGTERM would never exit.
+            // Their sub-jobs stay leased to this node and are recovered as orphans.
+            for token in self.lock_running().values() {
+                token.cancel();
+            }
         }
         drop(tx);
         let _ = completer.await;
