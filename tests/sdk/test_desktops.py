@@ -59,7 +59,7 @@ def test_create_with_desktops_fills_every_detail_field(sdk, names):
     assert (d.user_name, d.user_list, d.attach_state) == (user, [user], "ATTACHED")
     assert [(a.user_name, a.type) for a in d.attach_user_infos] == [(user, "USER")]
     assert d.ipv4 and d.ip_addresses == [d.ipv4]
-    assert [(a.addr, a.version) for nets in d.addresses.values() for a in nets] == [(d.ipv4, 4)]
+    assert [(a.addr, a.version) for nets in d.addresses.values() for a in nets] == [(d.ipv4, "4")]
     assert RFC3339.match(d.created), d.created
     assert (d.product_id, d.flavor.id, d.availability_zone) == (PRODUCT_ID, PRODUCT_ID, OTHER_ZONE)
     assert (d.product.product_id, d.product.cpu, d.product.memory, d.product.type) == (PRODUCT_ID, "2", "4", "BASE")
@@ -148,7 +148,7 @@ def test_list_filters_sort_and_pages(sdk, names, make_desktops):
     user = sdk.show_desktop_detail(ShowDesktopDetailRequest(desktop_id=with_user)).desktop.user_name
     by_user = sdk.list_desktops_detail(ListDesktopsDetailRequest(user_name=user))
     assert [d.desktop_id for d in by_user.desktops] == [with_user]
-    assert [d.desktop_id for d in sdk.list_desktops(ListDesktopsRequest(user_name=user)).desktops] == [with_user]
+    assert [d.desktop_id for d in sdk.list_desktops(ListDesktopsRequest(user_name=[user])).desktops] == [with_user]
 
 
 def test_list_parameter_errors(sdk):

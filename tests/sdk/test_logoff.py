@@ -1,7 +1,12 @@
 """Seed 003: POST /desktops/logoff (batch_logoff_desktops): 200 with no body,
 all-or-nothing. User sessions are simulated through /sim/v1."""
 
-from huaweicloudsdkworkspace.v2 import BatchLogoffDesktopsRequest, ListItaSubJobsRequest, LogoffDesktopsReq
+from huaweicloudsdkworkspace.v2 import (
+    BatchLogoffDesktopsRequest,
+    BatchLogoffDesktopsResponse,
+    ListItaSubJobsRequest,
+    LogoffDesktopsReq,
+)
 
 from harness import notifications, wait
 from harness.desktops import detail
@@ -27,7 +32,7 @@ def test_logoff_ends_sessions_and_messages_the_users(sdk, sim, make_desktops):
     assert detail(sdk, dropped).login_status == "DISCONNECTED"
     resp = logoff(sdk, [connected, dropped, idle], message="Maintenance in 5 minutes.")
     assert resp.status_code == 200
-    assert resp.to_dict() == {}, "the SDK's BatchLogoffDesktopsResponse has no fields"
+    assert isinstance(resp, BatchLogoffDesktopsResponse) and resp.raw_content == b"", "200 with no body"
     (sub,) = logoff_sub_jobs(sdk, connected)
     job = wait.job_success(sdk, sub.job_id)
     assert (job.job_type, job.sub_jobs_total) == ("logoffDesktops", 3)

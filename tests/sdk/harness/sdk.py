@@ -10,16 +10,29 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkworkspace.v2 import WorkspaceClient
 
+from .schema import check_response
+
 # What deskplane generates when the client sends no X-Request-Id (a simple UUID).
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def client(url: str, ak: str, sk: str, project_id: str | None) -> WorkspaceClient:
-    """A WorkspaceClient exactly as a user builds one, with bounded timeouts."""
+    """A WorkspaceClient exactly as a user builds one, with bounded timeouts,
+    whose every successful response is also checked against the SDK's types."""
     config = HttpConfig.get_default_config()
     config.timeout = (5, 30)
     creds = BasicCredentials(ak, sk, project_id) if project_id else BasicCredentials(ak, sk)
-    return WorkspaceClient.new_builder().with_http_config(config).with_credentials(creds).with_endpoints([url]).build()
+    c = WorkspaceClient.new_builder().with_http_config(config).with_credentials(creds).with_endpoints([url]).build()
+    deserialize = c.sync_response_handler
+
+    def strictly(response, response_type, response_headers, progress_callback):
+        # Errors were raised before this point; successes must match the
+        # model's declared JSON types exactly (harness/schema.py says why).
+        check_response(response.content, response_type)
+        return deserialize(response, response_type, response_headers, progress_callback)
+
+    c.sync_response_handler = strictly
+    return c
 
 
 def expect_error(

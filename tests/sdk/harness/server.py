@@ -80,6 +80,9 @@ class Server:
                 "DESKPLANE_BOOTSTRAP__ACCESS_KEY": ACCESS_KEY,
                 "DESKPLANE_BOOTSTRAP__SECRET_KEY": SECRET_KEY,
                 "DESKPLANE_LOG": "info",
+                # A test that fails while an operation is held must not make
+                # the graceful stop at the end of the session wait long.
+                "DESKPLANE_JOBS__SHUTDOWN_GRACE_SECS": "5",
             }
         )
         env.update({f"DESKPLANE_SIM__{k}": v for k, v in SIM_TIMINGS.items()})
