@@ -35,7 +35,8 @@ _servers: list[Server] = []
 @pytest.fixture(scope="session")
 def start_server(tmp_path_factory):
     """Start a server with extra DESKPLANE_* settings; every one is stopped
-    (SIGTERM) at the end of the session and must exit 0."""
+    (SIGTERM) at the end of the session, must exit 0, and must have logged no
+    ERROR (a 5xx, a store failure, a failed shutdown) during the whole session."""
     started: list[Server] = []
 
     def start(name: str, **extra_env: str) -> Server:
@@ -51,7 +52,10 @@ def start_server(tmp_path_factory):
         code = s.stop()
         if code != 0:
             failures.append(f"{s.workdir}: exit {code}\n{s.log_tail()}")
-    assert not failures, "a server did not stop cleanly on SIGTERM:\n" + "\n".join(failures)
+        errors = s.log_lines("ERROR")
+        if errors:
+            failures.append(f"{s.log_path}: {len(errors)} ERROR lines, first:\n" + "\n".join(errors[:10]))
+    assert not failures, "a server did not stop cleanly:\n" + "\n".join(failures)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 date, the project of the path, and request ids."""
 
 import datetime as dt
+import json
 
 import pytest
 import requests
@@ -31,6 +32,17 @@ def test_an_unknown_access_key_is_401(server):
         "APIGW.0301",
         "Incorrect IAM authentication information: ak not exist",
     )
+
+
+def test_a_body_changed_after_signing_is_401(raw, make_desktops):
+    (desktop_id,) = make_desktops(1)
+    signed = {"desktop_ids": [desktop_id], "op_type": "reboot", "type": "SOFT"}
+    sent = json.dumps({"desktop_ids": [desktop_id], "op_type": "os-stop", "type": "HARD"}).encode()
+    r = raw.request("POST", "/desktops/action", signed, send_body=sent)
+    assert r.status_code == 401, r.text
+    assert r.json()["error_code"] == "APIGW.0301" and r.json()["error_msg"] == SIGNATURE_FAIL
+    untouched = raw.request("GET", f"/desktops/{desktop_id}").json()["desktop"]
+    assert (untouched["status"], untouched["task_status"]) == ("ACTIVE", ""), "nothing was queued"
 
 
 class _Clock:

@@ -145,6 +145,7 @@ def test_only_other_project_desktops_is_403(sdk, other_sdk, names):
         ),
         ({"desktop_ids": ["a"]}, "WKS.00211102", "Missing parameter op_type."),
     ],
+    ids=["empty", "absent", "duplicates", "over-limit", "bad-op_type", "bad-type", "no-op_type"],
 )
 def test_validation(sdk, body, code, msg):
     expect_error(

@@ -114,6 +114,7 @@ def test_retry_waits_for_the_job_to_finish(sdk, sim, make_desktops):
 @pytest.mark.parametrize(
     ("op_type", "msg"),
     [("again", 'Invalid op_type "again"; allowed: retry.'), (None, "Missing parameter op_type.")],
+    ids=["unknown-op_type", "no-op_type"],
 )
 def test_retry_validation(sdk, make_desktops, op_type, msg):
     (desktop_id,) = make_desktops(1)

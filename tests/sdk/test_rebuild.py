@@ -129,6 +129,15 @@ def test_refused_desktops_are_named_in_the_200(sdk, make_desktops):
             f"os_type Windows does not match image {LINUX_GOLD}, which is Linux.",
         ),
     ],
+    ids=[
+        "unknown-image",
+        "image_type-mismatch",
+        "bad-image_type",
+        "delay-too-long",
+        "message-too-long",
+        "no-kms_id",
+        "os_type-mismatch",
+    ],
 )
 def test_validation(sdk, more, status, code, msg):
     expect_error(lambda: rebuild(sdk, ["6" * 32], **more), status, code, msg)

@@ -99,3 +99,28 @@ def create_with_clock(sdk, sim, names):
     )
     job = wait.job_success(sdk, resp.job_id, between=lambda: sim.advance(0.2))
     return [s.entities.desktop_id for s in job.sub_jobs]
+
+
+def test_sigterm_stops_a_server_with_an_operation_held_and_a_restart_resumes_it(start_server, names):
+    s = start_server("held", DESKPLANE_SIM__TIME_SCALE="100000", DESKPLANE_JOBS__SHUTDOWN_GRACE_SECS="1")
+    sdk = client(s.url, ACCESS_KEY, SECRET_KEY, PROJECT_ID)
+    resp = sdk.create_desktop(
+        CreateDesktopRequest(
+            body=CreateDesktopReq(product_id=PRODUCT_ID, image_id=WINDOWS_GOLD, size=1, desktop_name=names.computer())
+        )
+    )
+    wait.until(
+        lambda: sdk.show_job(ShowJobRequest(job_id=resp.job_id)).status,
+        lambda status: status == "RUNNING",
+        "the create to be running",
+    )
+    # The create waits on the frozen clock: the stop must not wait for it.
+    assert s.stop(timeout=15) == 0, s.log_tail()
+    assert any("shutdown grace elapsed" in line for line in s.log_lines("WARN")), s.log_tail()
+    assert s.log_lines("ERROR") == [], "the stop with a held sub-job logged errors"
+    s.start()
+    sdk = client(s.url, ACCESS_KEY, SECRET_KEY, PROJECT_ID)
+    sim = SimApi(s.url)
+    job = wait.job_success(sdk, resp.job_id, between=lambda: sim.advance(0.2))
+    (sub,) = job.sub_jobs
+    assert wait.idle(sdk, sub.entities.desktop_id, "ACTIVE").login_status == "REGISTERED"

@@ -30,9 +30,11 @@ class RawClient:
         query: list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
         sign: bool = True,
+        send_body: bytes | None = None,
     ) -> requests.Response:
         """`path` is relative to `/v2/{project_id}`. Extra `headers` are set before
-        signing, so the signer covers them as it covers every header the SDK sets."""
+        signing, so the signer covers them as it covers every header the SDK sets.
+        `send_body` replaces the signed body on the wire (a tampered request)."""
         data = b"" if body is None else json.dumps(body).encode()
         header_params = {"Content-Type": "application/json", "X-Project-Id": self.project_id}
         header_params.update(headers or {})
@@ -54,6 +56,6 @@ class RawClient:
             method,
             self._base + uri,
             headers=req.header_params,
-            data=data or None,
+            data=(data if send_body is None else send_body) or None,
             timeout=self._timeout,
         )

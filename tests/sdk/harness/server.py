@@ -40,6 +40,7 @@ SIM_TIMINGS = {
 }
 
 _LISTENING = re.compile(r"deskplane: listening on (http://127\.0\.0\.1:\d+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class ServerError(RuntimeError):
@@ -94,7 +95,9 @@ class Server:
         if not exe.is_file():
             raise ServerError(f"{exe} does not exist: run `cargo build --release` first")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
+        # Appended, so a restart on the same database keeps the earlier run's log.
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(exe), "serve"],
                 env=self.env(),
@@ -105,7 +108,7 @@ class Server:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            m = _LISTENING.search(self.log())
+            m = _LISTENING.search(self.log_path.read_bytes()[offset:].decode(errors="replace"))
             if m:
                 self.url = m.group(1)
                 return
@@ -136,6 +139,11 @@ class Server:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def log_lines(self, level: str) -> list[str]:
+        """Log lines at `level` (ERROR, WARN ...), without terminal colours."""
+        plain = (_ANSI.sub("", line) for line in self.log().splitlines())
+        return [line for line in plain if re.search(rf"\b{level}\b", line[:45])]
 
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
