@@ -93,7 +93,7 @@ pub fn desktop_detail(
         "deskplane-net".to_owned(),
         vec![AddressInfo {
             addr: d.ip_address.clone(),
-            version: 4,
+            version: "4".into(),
         }],
     );
     DesktopDetailInfo {

@@ -136,7 +136,7 @@ impl Engine {
         }
         let (tx, rx) = mpsc::unbounded_channel::<Completion>();
         let completer = tokio::spawn(self.clone().complete_loop(rx));
-        let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        let heartbeat = tokio::spawn(self.clone().heartbeat_loop());
         let permits = Arc::new(Semaphore::new(self.inner.cfg.max_in_flight.max(1)));
         self.claim_loop(&shutdown, &permits, &tx).await;
 
@@ -148,6 +148,12 @@ impl Engine {
             .is_err()
         {
             tracing::warn!("shutdown grace elapsed with sub-jobs running; they resume on restart");
+            // Each running task holds a sender: stop them, or the completer
+            // below would wait for them forever and SIGTERM would never exit.
+            // Their sub-jobs stay leased to this node and are recovered as orphans.
+            for token in self.lock_running().values() {
+                token.cancel();
+            }
         }
         drop(tx);
         let _ = completer.await;
@@ -263,17 +269,19 @@ impl Engine {
         }
     }
 
-    async fn heartbeat_loop(self, shutdown: CancellationToken) {
+    async fn heartbeat_loop(self) {
         let every = Duration::from_millis(
             u64::try_from(lease_ms(&self.inner.cfg) / 3)
                 .unwrap_or(1000)
                 .max(100),
         );
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                () = shutdown.cancelled() => {}
-            }
+            // Leases are renewed through the shutdown grace period too (running
+            // sub-jobs still hold them); `run` aborts this task at the end. The
+            // sleep must not race a cancelled token: that made the loop spin
+            // without ever pending, so the abort never landed and the process
+            // never exited once the store was closed.
+            tokio::time::sleep(every).await;
             let until = now_ms() + lease_ms(&self.inner.cfg);
             if let Err(e) = self
                 .inner

@@ -141,8 +141,9 @@ pub struct VolumeDetail {
 pub struct AddressInfo {
     /// IP.
     pub addr: String,
-    /// 4.
-    pub version: i64,
+    /// `"4"`: a string in the SDK's model (AddressInfo.version: str, 3.1.219),
+    /// which the statically typed SDKs cannot read from a number.
+    pub version: String,
 }
 
 /// DesktopDetailInfo — `GET /desktops/{id}` (wrapped) and `/desktops/detail` items.

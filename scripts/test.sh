@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# The test command (README "Testing", docs/testing.md; .ci/run runs exactly this).
+#
+# On a fresh Debian machine (root, registries only) it prepares what the tests
+# need, idempotently, then runs every suite:
+#   1. .venv with the pinned official SDK + pytest (requirements-test.txt)
+#   2. PostgreSQL started if installed  -> DESKPLANE_TEST_PG_URL
+#   3. libvirt + QEMU when /dev/kvm exists -> DESKPLANE_LIBVIRT=1, --features libvirt
+#   4. cargo build --release            (the SDK suite runs the release binary)
+#   5. cargo nextest run                (cargo test if nextest is absent)
+#   6. pytest tests/sdk                 (the official-SDK conformance suite)
+# Output stays short: one line per step, full logs under $DESKPLANE_TEST_LOGS
+# (default target/test-logs), the tail of a failing step's log, and a summary.
+# Exits non-zero if any step failed.
+
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
+ROOT=$(pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+LOGS=${DESKPLANE_TEST_LOGS:-$TARGET_DIR/test-logs}
+VENV=$ROOT/.venv
+mkdir -p "$LOGS"
+export CARGO_TERM_COLOR=never
+
+declare -a SUMMARY=()
+FAILED=0
+
+say() { printf '==> %s\n' "$*"; }
+loud() { printf '\n!!! %s\n\n' "$*"; }
+record() { SUMMARY+=("$(printf '%-14s %s' "$1" "$2")"); }
+fail() {
+    record "$1" "FAILED ($2)"
+    FAILED=1
+}
+
+# run STEP LOGFILE CMD...: run quietly into LOGFILE; on failure show its tail.
+run() {
+    local step=$1 log=$2
+    shift 2
+    local start=$SECONDS rc=0
+    "$@" >"$log" 2>&1 || rc=$?
+    if [ "$rc" = 0 ]; then
+        say "$step: ok in $((SECONDS - start))s"
+        return 0
+    fi
+    say "$step: FAILED (exit $rc) after $((SECONDS - start))s; last lines of $log:"
+    tail -n 60 "$log" | sed 's/^/    /'
+    return "$rc"
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# --- 1. Python virtualenv with the pinned SDK --------------------------------
+venv_ready() {
+    [ -x "$VENV/bin/python" ] &&
+        [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" = "$(sha256sum requirements-test.txt | cut -d' ' -f1)" ] &&
+        "$VENV/bin/python" -c 'import huaweicloudsdkworkspace, pytest, pytest_timeout, requests' 2>/dev/null
+}
+
+make_venv() {
+    if ! python3 -m venv "$VENV"; then
+        # Debian's own python3 ships venv separately.
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv &&
+            python3 -m venv "$VENV"
+    fi &&
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-test.txt &&
+        sha256sum requirements-test.txt | cut -d' ' -f1 >"$VENV/.requirements.sha256"
+}
+
+if venv_ready; then
+    say "venv: requirements already satisfied"
+    record venv "ok (cached)"
+elif run venv "$LOGS/venv.log" make_venv; then
+    record venv ok
+else
+    fail venv "see $LOGS/venv.log"
+fi
+
+# --- 2. PostgreSQL ------------------------------------------------------------
+PG_URL=postgres://postgres@127.0.0.1:5432/postgres
+pg_up() { have pg_isready && pg_isready -q -h 127.0.0.1 -p 5432; }
+if pg_up; then
+    export DESKPLANE_TEST_PG_URL=$PG_URL
+    say "postgres: running"
+    record postgres ok
+elif have pg_ctlcluster && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    start_pg() {
+        local dir
+        for dir in /etc/postgresql/*/; do
+            pg_ctlcluster --skip-systemctl-redirect "$(basename "$dir")" main start || true
+        done
+        for _ in $(seq 1 30); do
+            pg_up && return 0
+            sleep 1
+        done
+        return 1
+    }
+    if run postgres "$LOGS/postgres.log" start_pg; then
+        export DESKPLANE_TEST_PG_URL=$PG_URL
+        record postgres "ok (started)"
+    else
+        loud "PostgreSQL is installed but did not start: the PostgreSQL tests are SKIPPED (see $LOGS/postgres.log)"
+        record postgres "SKIPPED (did not start)"
+    fi
+else
+    loud "PostgreSQL is not installed: the PostgreSQL store tests are SKIPPED (apt-get install postgresql to run them)"
+    record postgres "SKIPPED (not installed)"
+fi
+
+# --- 3. libvirt / KVM ---------------------------------------------------------
+LIBVIRT_PKGS=(libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils busybox-static cpio)
+FEATURES=()
+libvirt_missing() {
+    local p
+    for p in "${LIBVIRT_PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+    done
+}
+setup_libvirt() {
+    local missing
+    missing=$(libvirt_missing)
+    if [ -n "$missing" ]; then
+        echo "installing: $missing"
+        apt-get update -q &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils busybox-static cpio ||
+            return 1
+    fi
+    pgrep -x virtlogd >/dev/null || virtlogd -d || return 1
+    pgrep -x libvirtd >/dev/null || libvirtd -d || return 1
+    for _ in $(seq 1 20); do
+        virsh -c qemu:///system version >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    echo "libvirtd does not answer on qemu:///system"
+    return 1
+}
+if [ ! -e /dev/kvm ]; then
+    loud "/dev/kvm does not exist: the libvirt (real KVM) tests are SKIPPED"
+    record libvirt "SKIPPED (no /dev/kvm)"
+elif ! have apt-get; then
+    loud "apt-get is not available to install libvirt/QEMU: the libvirt tests are SKIPPED"
+    record libvirt "SKIPPED (no apt-get)"
+elif ! grep -q 'mod libvirt' src/drivers/mod.rs; then
+    loud "this tree has no libvirt driver yet: the libvirt tests are SKIPPED"
+    record libvirt "SKIPPED (no driver)"
+elif run libvirt "$LOGS/libvirt.log" setup_libvirt; then
+    export DESKPLANE_LIBVIRT=1
+    FEATURES=(--features libvirt)
+    record libvirt ok
+    if [ -f scripts/build-test-guest.sh ]; then
+        if run test-guest "$LOGS/test-guest.log" bash scripts/build-test-guest.sh target/test-guest; then
+            record test-guest ok
+        else
+            fail test-guest "see $LOGS/test-guest.log"
+        fi
+    fi
+else
+    loud "libvirt could not be set up: the libvirt tests are SKIPPED (see $LOGS/libvirt.log)"
+    record libvirt "SKIPPED (setup failed)"
+fi
+
+# --- 4. release build ----------------------------------------------------------
+BUILT=0
+if run build "$LOGS/build-release.log" cargo build --release --locked; then
+    record build ok
+    BUILT=1
+else
+    fail build "see $LOGS/build-release.log"
+fi
+
+# --- 5. Rust tests ---------------------------------------------------------------
+# Print the runner's own closing lines, so its counts show in the output.
+if cargo nextest --version >/dev/null 2>&1; then
+    RUST_TESTS=(cargo nextest run --locked --no-fail-fast "${FEATURES[@]}")
+    SUMMARY_LINES='^[[:space:]]*Summary|^[[:space:]]*(FAIL|SIGSEGV|SIGABRT|TIMEOUT|LEAK) \[|^error: test run failed'
+else
+    say "cargo-nextest is absent: falling back to cargo test"
+    RUST_TESTS=(cargo test --locked --no-fail-fast "${FEATURES[@]}")
+    SUMMARY_LINES='^test result:|^failures:|^error: '
+fi
+if run cargo-tests "$LOGS/cargo-tests.log" "${RUST_TESTS[@]}"; then
+    record cargo-tests ok
+else
+    fail cargo-tests "see $LOGS/cargo-tests.log"
+fi
+grep -E "$SUMMARY_LINES" "$LOGS/cargo-tests.log" | tail -n 30 | sed 's/^/    /'
+
+# --- 6. official-SDK conformance suite -------------------------------------------
+if [ "$BUILT" = 1 ] && [ -x "$VENV/bin/pytest" ]; then
+    SDK_HOME=$(mktemp -d)
+    # HOME: the SDK writes ~/.huaweicloud on first use.
+    if run sdk-suite "$LOGS/sdk-suite.log" env HOME="$SDK_HOME" \
+        DESKPLANE_BIN="$TARGET_DIR/release/deskplane" \
+        "$VENV/bin/pytest" -q tests/sdk; then
+        record sdk-suite ok
+    else
+        fail sdk-suite "see $LOGS/sdk-suite.log"
+    fi
+    rm -rf "$SDK_HOME"
+    tail -n 1 "$LOGS/sdk-suite.log" | sed 's/^/    /'
+else
+    fail sdk-suite "not run: needs the release build and the venv"
+fi
+
+echo
+echo "Summary (logs in $LOGS):"
+for line in "${SUMMARY[@]}"; do
+    echo "  $line"
+done
+if [ "$FAILED" != 0 ]; then
+    echo "RESULT: FAILED"
+    exit 1
+fi
+echo "RESULT: ok"
