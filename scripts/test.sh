@@ -122,9 +122,18 @@ setup_libvirt() {
     missing=$(libvirt_missing)
     if [ -n "$missing" ]; then
         echo "installing: $missing"
-        apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-                libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils busybox-static cpio ||
+        apt-get update -q || return 1
+        # qemu-utils is named in the same command: installing qemu-system-x86
+        # alone removes the preinstalled qemu-img. Where qemu-utils came from
+        # backports, the release's qemu-system-x86 conflicts with it; then take
+        # the release's qemu-utils too (a downgrade, allowed explicitly).
+        local codename
+        codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils busybox-static cpio ||
+            { [ -n "$codename" ] &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --allow-downgrades \
+                    libvirt-daemon-system libvirt-dev qemu-system-x86 "qemu-utils/$codename" busybox-static cpio; } ||
             return 1
     fi
     pgrep -x virtlogd >/dev/null || virtlogd -d || return 1

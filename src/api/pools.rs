@@ -377,7 +377,7 @@ async fn update(
     Extension(caller): Extension<Caller>,
     Path((_, pool_id)): Path<(String, String)>,
     Json(req): Json<UpdateDesktopPoolAttributesReq>,
-) -> ApiResult<axum::Json<serde_json::Value>> {
+) -> ApiResult<StatusCode> {
     pool_of(&st, &caller, &pool_id).await?;
     if let Some(n) = &req.name {
         check_name(n)?;
@@ -406,7 +406,7 @@ async fn update(
             .transpose()?,
     };
     match st.store.update_pool(&caller.project_id, &pool_id, &u).await {
-        Ok(_) => Ok(axum::Json(serde_json::json!({}))),
+        Ok(_) => Ok(StatusCode::OK),
         Err(StoreError::Conflict(n)) => Err(ApiError::new(
             Code::PoolExists,
             format!("A desktop pool named {n} already exists."),
@@ -575,7 +575,7 @@ async fn change_members(
     Extension(caller): Extension<Caller>,
     Path((_, pool_id)): Path<(String, String)>,
     Json(req): Json<PoolAuthorizedObjectsReq>,
-) -> ApiResult<axum::Json<serde_json::Value>> {
+) -> ApiResult<StatusCode> {
     pool_of(&st, &caller, &pool_id).await?;
     let objects = members_of(
         req.objects
@@ -599,7 +599,7 @@ async fn change_members(
         }
         None => return Err(ApiError::invalid("Missing parameter action.")),
     }
-    Ok(axum::Json(serde_json::json!({})))
+    Ok(StatusCode::OK)
 }
 
 /// Pool upkeep, once a second until `shutdown`: unbind DYNAMIC pools' users whose
