@@ -213,11 +213,21 @@ else
     fail sdk-suite "not run: needs the release build and the venv"
 fi
 
+# tally WORD: the sum of "N WORD" over both runners' closing lines (pytest
+# reports errors separately; they count as failures).
+tally() {
+    {
+        grep -E '^[[:space:]]*Summary \[|^test result:' "$LOGS/cargo-tests.log" 2>/dev/null
+        tail -n 1 "$LOGS/sdk-suite.log" 2>/dev/null
+    } | grep -oE "[0-9]+ ($1)" | awk '{ n += $1 } END { print n + 0 }'
+}
+
 echo
 echo "Summary (logs in $LOGS):"
 for line in "${SUMMARY[@]}"; do
     echo "  $line"
 done
+echo "tests: $(tally passed) passed, $(tally 'failed|errors?') failed, $(tally skipped) skipped"
 if [ "$FAILED" != 0 ]; then
     echo "RESULT: FAILED"
     exit 1
