@@ -1,6 +1,6 @@
 """A real `deskplane serve` process on a free loopback port, in its own temp dir.
 
-The binary is the release build (scripts/test.sh sets DESKPLANE_BIN). Its log
+The binary is $DESKPLANE_BIN (scripts/test.sh sets it to the debug build). Its log
 (stdout and stderr, where tracing writes) goes to a file rather than a pipe:
 a pipe nobody drains would block the server once its buffer fills.
 """
@@ -48,12 +48,12 @@ class ServerError(RuntimeError):
 
 
 def binary() -> Path:
-    """The deskplane binary to test: $DESKPLANE_BIN, else the release build."""
+    """The deskplane binary to test: $DESKPLANE_BIN, else the debug build."""
     explicit = os.environ.get("DESKPLANE_BIN")
     if explicit:
         return Path(explicit)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    return target / "release" / "deskplane"
+    return target / "debug" / "deskplane"
 
 
 @dataclass
@@ -93,7 +93,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> None:
         exe = binary()
         if not exe.is_file():
-            raise ServerError(f"{exe} does not exist: run `cargo build --release` first")
+            raise ServerError(f"{exe} does not exist: run `cargo build` first")
         self.workdir.mkdir(parents=True, exist_ok=True)
         # Appended, so a restart on the same database keeps the earlier run's log.
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
