@@ -53,7 +53,12 @@ async fn create(
     Ok(axum::Json(CreateDesktopResponse { job_id: job.id }))
 }
 
-fn filter(st: &AppState, q: &QueryParams, default_limit: i64) -> ApiResult<DesktopFilter> {
+async fn filter(
+    st: &AppState,
+    project_id: &str,
+    q: &QueryParams,
+    default_limit: i64,
+) -> ApiResult<DesktopFilter> {
     let tags = q
         .all("tag")
         .iter()
@@ -64,15 +69,24 @@ fn filter(st: &AppState, q: &QueryParams, default_limit: i64) -> ApiResult<Deskt
             ))),
         })
         .collect::<ApiResult<Vec<_>>>()?;
+    // `user_name` is a substring match; `user_names` (and `user_id`) name users exactly.
     let mut user_names = q.all("user_names");
-    user_names.extend(q.all("user_name"));
+    if let Some(id) = q.get("user_id") {
+        match st.store.get_user(project_id, id).await? {
+            Some(u) => user_names.push(u.user_name),
+            // No such user: match nothing rather than everything.
+            None => user_names.push(format!("\u{0}{id}")),
+        }
+    }
     let status = q.one_of(
         "status",
         &["ACTIVE", "SHUTOFF", "HIBERNATED", "ERROR", "BUILD"],
     )?;
     Ok(DesktopFilter {
         status: status.map(|s| s.to_ascii_uppercase()),
-        user_name: user_names.into_iter().next(),
+        user_name: q.get("user_name").map(str::to_owned),
+        user_names,
+        computer_names: q.all("computer_names"),
         computer_name: q.get("computer_name").map(str::to_owned),
         desktop_ip: q.get("desktop_ip").map(str::to_owned),
         desktop_ids: q.all("desktop_id"),
@@ -97,7 +111,7 @@ async fn list(
     Extension(caller): Extension<Caller>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<ListDesktopsResponse>> {
-    let f = filter(&st, &q, 1000)?;
+    let f = filter(&st, &caller.project_id, &q, 1000).await?;
     let (rows, total) = st.store.list_desktops(&caller.project_id, &f).await?;
     Ok(axum::Json(ListDesktopsResponse {
         total_count: total,
@@ -110,7 +124,7 @@ async fn list_detail(
     Extension(caller): Extension<Caller>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<ListDesktopsDetailResponse>> {
-    let f = filter(&st, &q, 500)?;
+    let f = filter(&st, &caller.project_id, &q, 500).await?;
     let (rows, total) = st.store.list_desktops(&caller.project_id, &f).await?;
     let desktops = rows
         .iter()

@@ -7,7 +7,7 @@ use super::state::{AppState, Caller};
 use crate::domain::error_code::Code;
 use crate::domain::ids::UserId;
 use crate::domain::time::{job_time, now_ms, rfc3339};
-use crate::store::{StoreError, UserFilter, UserRow};
+use crate::store::{NotificationFilter, StoreError, UserFilter, UserRow};
 use crate::wire::users::{
     CreateDesktopUserResponse, CreateUserRequest, ListNotificationRecordsResponse,
     ListUserDetailResponse, ListUsersResponse, NotificationRecordInfo, User, UserDetail,
@@ -160,12 +160,21 @@ async fn notifications(
     Extension(caller): Extension<Caller>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<ListNotificationRecordsResponse>> {
-    let offset = q.int("offset", 0, 0, i64::from(i32::MAX))?;
-    let limit = q.int("limit", 1000, 0, st.limits.max_page)?;
-    let (rows, total) = st
-        .store
-        .list_notifications(&caller.project_id, q.get("desktop_id"), offset, limit)
-        .await?;
+    let f = NotificationFilter {
+        desktop_id: q.get("desktop_id").map(str::to_owned),
+        desktop_name: q.get("desktop_name").map(str::to_owned),
+        user_name: q.get("user_name").map(str::to_owned),
+        kind: q
+            .one_of("type", &["EMAIL", "MESSAGE"])?
+            .map(|t| t.to_ascii_uppercase()),
+        oldest_first: q
+            .one_of("sort_type", &["ASC", "DESC"])?
+            .is_some_and(|s| s.eq_ignore_ascii_case("ASC")),
+        offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
+        limit: q.int("limit", 1000, 0, st.limits.max_page)?,
+    };
+    q.one_of("sort_field", &["operate_time"])?;
+    let (rows, total) = st.store.list_notifications(&caller.project_id, &f).await?;
     let notification_records = rows
         .into_iter()
         .map(|n| NotificationRecordInfo {

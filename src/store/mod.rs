@@ -162,13 +162,11 @@ pub trait Store: Send + Sync + 'static {
     // ---- notifications ----
     /// Record notifications sent (or that would be sent) to users.
     async fn insert_notifications(&self, n: &[NotificationRow]) -> StoreResult<()>;
-    /// Notifications of a project, newest first, optionally for one desktop.
+    /// Notifications of a project matching `filter`, newest first unless asked otherwise.
     async fn list_notifications(
         &self,
         project_id: &str,
-        desktop_id: Option<&str>,
-        offset: i64,
-        limit: i64,
+        filter: &NotificationFilter,
     ) -> StoreResult<(Vec<NotificationRow>, i64)>;
 
     // ---- simulator state shared by every node ----

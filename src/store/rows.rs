@@ -114,6 +114,10 @@ pub struct DesktopFilter {
     pub user_name: Option<String>,
     /// Computer name (substring).
     pub computer_name: Option<String>,
+    /// Any of these user names (exact).
+    pub user_names: Vec<String>,
+    /// Any of these computer names (exact).
+    pub computer_names: Vec<String>,
     /// Exact IP.
     pub desktop_ip: Option<String>,
     /// Any of these ids.
@@ -351,6 +355,25 @@ pub struct SubJobFilter {
     pub pool_id: Option<String>,
     /// Newest first (action history) instead of submission order.
     pub newest_first: bool,
+    /// Paging.
+    pub offset: i64,
+    /// Paging.
+    pub limit: i64,
+}
+
+/// Filters of `GET /users/notification-records`.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    /// One desktop.
+    pub desktop_id: Option<String>,
+    /// Desktop name (substring).
+    pub desktop_name: Option<String>,
+    /// User name (substring).
+    pub user_name: Option<String>,
+    /// EMAIL, MESSAGE.
+    pub kind: Option<String>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
     /// Paging.
     pub offset: i64,
     /// Paging.

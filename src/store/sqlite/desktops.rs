@@ -179,6 +179,19 @@ fn push_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, project_id: &'a str, f: &'
             .push_bind(format!("%{}%", escape_like(u)))
             .push(" ESCAPE '\\'");
     }
+    for (column, values) in [
+        ("user_name", &f.user_names),
+        ("computer_name", &f.computer_names),
+    ] {
+        if !values.is_empty() {
+            qb.push(format!(" AND d.{column} IN ("));
+            let mut sep = qb.separated(", ");
+            for v in values {
+                sep.push_bind(v);
+            }
+            qb.push(")");
+        }
+    }
     if let Some(n) = &f.computer_name {
         qb.push(" AND d.computer_name LIKE ")
             .push_bind(format!("%{}%", escape_like(n)))

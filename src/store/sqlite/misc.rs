@@ -2,7 +2,8 @@
 
 use super::{SqliteStore, is_unique_violation, reserve_seq};
 use crate::store::{
-    CredentialRow, NotificationRow, SimFault, StoreError, StoreResult, UserFilter, UserRow,
+    CredentialRow, NotificationFilter, NotificationRow, SimFault, StoreError, StoreResult,
+    UserFilter, UserRow,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -206,26 +207,33 @@ impl SqliteStore {
     pub(super) async fn list_notifications_(
         &self,
         project_id: &str,
-        desktop_id: Option<&str>,
-        offset: i64,
-        limit: i64,
+        f: &NotificationFilter,
     ) -> StoreResult<(Vec<NotificationRow>, i64)> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notifications WHERE project_id = ?1 AND (?2 IS NULL OR desktop_id = ?2)",
-        )
-        .bind(project_id)
-        .bind(desktop_id)
-        .fetch_one(&self.read)
-        .await?;
-        let rows = sqlx::query(
+        let like = |v: &Option<String>| v.as_ref().map(|v| format!("%{}%", escape_like(v)));
+        let (name, user) = (like(&f.desktop_name), like(&f.user_name));
+        const WHERE: &str = "WHERE project_id = ?1 AND (?2 IS NULL OR desktop_id = ?2) \
+             AND (?3 IS NULL OR desktop_name LIKE ?3 ESCAPE '\\') AND (?4 IS NULL OR user_name LIKE ?4 ESCAPE '\\') \
+             AND (?5 IS NULL OR kind = ?5)";
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM notifications {WHERE}"))
+            .bind(project_id)
+            .bind(&f.desktop_id)
+            .bind(&name)
+            .bind(&user)
+            .bind(&f.kind)
+            .fetch_one(&self.read)
+            .await?;
+        let order = if f.oldest_first { "ASC" } else { "DESC" };
+        let rows = sqlx::query(&format!(
             "SELECT id, project_id, desktop_id, desktop_name, user_name, user_email, kind, message, job_id, created_ms \
-             FROM notifications WHERE project_id = ?1 AND (?2 IS NULL OR desktop_id = ?2) \
-             ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
-        )
+             FROM notifications {WHERE} ORDER BY seq {order} LIMIT ?6 OFFSET ?7"
+        ))
         .bind(project_id)
-        .bind(desktop_id)
-        .bind(limit)
-        .bind(offset)
+        .bind(&f.desktop_id)
+        .bind(&name)
+        .bind(&user)
+        .bind(&f.kind)
+        .bind(f.limit)
+        .bind(f.offset)
         .fetch_all(&self.read)
         .await?;
         let list = rows

@@ -9,7 +9,7 @@ mod misc;
 mod pools;
 mod tokens;
 
-use super::{ApiUserRow, NodeRow, TokenRow};
+use super::{ApiUserRow, NodeRow, NotificationFilter, TokenRow};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 
 use super::{
@@ -234,12 +234,9 @@ impl super::Store for SqliteStore {
     async fn list_notifications(
         &self,
         project_id: &str,
-        desktop_id: Option<&str>,
-        offset: i64,
-        limit: i64,
+        filter: &NotificationFilter,
     ) -> StoreResult<(Vec<NotificationRow>, i64)> {
-        self.list_notifications_(project_id, desktop_id, offset, limit)
-            .await
+        self.list_notifications_(project_id, filter).await
     }
     async fn put_sim_fault(&self, f: &SimFault) -> StoreResult<()> {
         self.put_sim_fault_(f).await
