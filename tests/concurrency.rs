@@ -146,6 +146,16 @@ async fn overlapping_batches_never_run_two_operations_on_one_desktop() {
         fire(api.clone(), ids.clone(), 1),
         fire(api2.clone(), ids.clone(), 2)
     );
+    eprintln!(
+        "concurrency: client A {} jobs, {} sub-jobs, {} refusals; client B {} jobs, {} sub-jobs, {} refusals; {} snapshots",
+        a.jobs.len(),
+        a.accepted,
+        a.refused,
+        b.jobs.len(),
+        b.accepted,
+        b.refused,
+        a.samples + b.samples
+    );
     assert!(
         a.accepted > 0 && b.accepted > 0,
         "both clients got work queued: {a:?} {b:?}"

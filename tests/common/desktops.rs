@@ -1,7 +1,7 @@
 //! Desktop and job helpers over the API: create and wait, read jobs and sub-jobs to
 //! the end, and a snapshot of everything a refused request must leave alone.
 
-use super::{Api, PRODUCT, Reply, WINDOWS_IMAGE, poll, q};
+use super::{Api, LINUX_IMAGE, PRODUCT, Reply, WINDOWS_IMAGE, poll, q};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -341,4 +341,36 @@ pub async fn notifications(api: &Api) -> Vec<Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+/// Puts desktops in ERROR: a rebuild that fails through an injected fault.
+pub async fn break_desktops(api: &Api, ids: &[&str]) {
+    for id in ids {
+        let fault = json!({"fail_next": 1, "ops": ["rebuild"], "error_code": "SIM.BROKEN"});
+        put_fault(api, id, &fault).await;
+    }
+    let body = json!({"desktop_ids": ids, "image_type": "gold", "image_id": LINUX_IMAGE});
+    let job = job_id(&api.post("desktops/rebuild", &body).await, 200);
+    wait_job_status(api, &job, "FAIL").await;
+    for id in ids {
+        clear_fault(api, id).await;
+        assert_eq!(must_desktop(api, id).await["status"], "ERROR");
+    }
+}
+
+/// Makes desktops busy: a rebuild waiting `delay_time` of simulated time (the tests that
+/// use this never advance the clock far enough). Returns the rebuild's job id.
+pub async fn hold_desktops(api: &Api, ids: &[&str]) -> String {
+    let body = json!({"desktop_ids": ids, "image_type": "gold", "image_id": LINUX_IMAGE,
+        "delay_time": 600});
+    let job = job_id(&api.post("desktops/rebuild", &body).await, 200);
+    for id in ids {
+        assert_eq!(must_desktop(api, id).await["task_status"], "rebuilding");
+    }
+    job
+}
+
+pub fn error_detail(r: &Reply) -> Vec<Value> {
+    serde_json::from_str(r.body["error_detail"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("error_detail is not a JSON list ({e}): {}", r.text))
 }
