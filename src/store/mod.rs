@@ -4,6 +4,7 @@
 //! one transaction. Rules come from `domain`; the store enforces them with
 //! guarded updates (`WHERE busy_sub_job IS NULL`, fencing by lease owner).
 
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 
