@@ -45,9 +45,16 @@ impl PostgresStore {
         statement_timeout: Duration,
     ) -> StoreResult<Self> {
         let timeout_ms = statement_timeout.as_millis().to_string();
+        // Custom plans: batch statements bind arrays whose length (1 or 1,000)
+        // decides the right plan; a cached generic plan guesses and, for a
+        // join against UNNEST, re-reads the arrays once per row (measured: a
+        // 500-row completion took 560 ms generic, 30 ms custom).
         let opts = PgConnectOptions::from_str(url)?
             .application_name("deskplane")
-            .options([("statement_timeout", timeout_ms.as_str())]);
+            .options([
+                ("statement_timeout", timeout_ms.as_str()),
+                ("plan_cache_mode", "force_custom_plan"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))

@@ -22,12 +22,12 @@ impl PostgresStore {
     ) -> StoreResult<Vec<Claimed>> {
         let token = uuid::Uuid::new_v4().to_string();
         let mut tx = self.pool.begin().await?;
-        let jobs: Vec<String> = sqlx::query_scalar(
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "WITH picked AS (SELECT id FROM sub_jobs WHERE status = 'WAITING' AND run_after_ms <= $4 \
              ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
              UPDATE sub_jobs s SET status = 'RUNNING', lease_owner = $1, lease_until = $2, \
              claim_token = $3, progress = 10, begin_ms = COALESCE(s.begin_ms, $4) \
-             FROM picked WHERE s.id = picked.id RETURNING s.job_id",
+             FROM picked WHERE s.id = picked.id RETURNING s.id, s.job_id",
         )
         .bind(owner)
         .bind(lease_until_ms)
@@ -36,10 +36,10 @@ impl PostgresStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        if jobs.is_empty() {
+        if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut jobs = jobs;
+        let (ids, mut jobs): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
         jobs.sort_unstable();
         jobs.dedup();
         // Jobs locked in id order (see settle_jobs); one already RUNNING is skipped
@@ -54,7 +54,7 @@ impl PostgresStore {
         .bind(&jobs)
         .execute(&mut *tx)
         .await?;
-        let claimed = load_claimed(&mut tx, &token).await?;
+        let claimed = load_claimed(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -98,11 +98,11 @@ impl PostgresStore {
         .await?
         .rows_affected();
         let token = uuid::Uuid::new_v4().to_string();
-        sqlx::query(&format!(
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
             "WITH l AS (SELECT id FROM sub_jobs WHERE {ORPHAN} AND attempt >= $4 \
              ORDER BY id FOR UPDATE SKIP LOCKED) \
              UPDATE sub_jobs s SET lease_owner = $3, lease_until = $5, claim_token = $6 \
-             FROM l WHERE s.id = l.id"
+             FROM l WHERE s.id = l.id RETURNING s.id"
         ))
         .bind(now_ms)
         .bind(all_foreign)
@@ -110,9 +110,9 @@ impl PostgresStore {
         .bind(max_attempts)
         .bind(lease_until_ms)
         .bind(&token)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        let exhausted = load_claimed(&mut tx, &token).await?;
+        let exhausted = load_claimed(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok((requeued, exhausted))
     }
@@ -186,16 +186,20 @@ fn push_sub_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a SubJobFilter)
     }
 }
 
-/// The sub-jobs just claimed under `token`, with their job's parameters and
-/// their desktop when it still exists and is still held by them.
-async fn load_claimed(tx: &mut PgConnection, token: &str) -> StoreResult<Vec<Claimed>> {
+/// The sub-jobs just claimed, with their job's parameters and their desktop
+/// when it still exists and is still held by them. By id, not by claim token:
+/// the primary key is the one index that queue updates need anyway.
+async fn load_claimed(tx: &mut PgConnection, ids: &[String]) -> StoreResult<Vec<Claimed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = sqlx::query(&format!(
         "SELECT s.id, s.job_id, s.project_id, s.operation, s.prev_status, s.prev_login, j.params, \
          s.attempt, {DESKTOP_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id \
          LEFT JOIN desktops d ON d.id = s.desktop_id AND d.busy_sub_job = s.id \
-         WHERE s.claim_token = $1 ORDER BY s.seq"
+         WHERE s.id = ANY($1) ORDER BY s.seq"
     ))
-    .bind(token)
+    .bind(ids)
     .fetch_all(&mut *tx)
     .await?;
     rows.iter()
