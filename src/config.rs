@@ -113,8 +113,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://path.db` (default) or `postgres://...`.
     pub database_url: String,
-    /// Read connections of the pool.
+    /// Connections of the pool: SQLite's read pool, PostgreSQL's whole pool
+    /// (per node: nodes × this must stay under the server's `max_connections`).
     pub db_connections: u32,
+    /// PostgreSQL: statements running longer are cancelled (0 = no limit), so a
+    /// stuck lock or query cannot hold a worker or a request forever.
+    pub db_statement_timeout_ms: u64,
     /// Where the server key lives (when `server_key` is unset).
     pub data_dir: PathBuf,
     /// Base64 AES-256 key sealing secret keys at rest; else `<data_dir>/server.key`.
@@ -150,6 +154,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://deskplane.db".into(),
             db_connections: 8,
+            db_statement_timeout_ms: 30_000,
             data_dir: PathBuf::from("."),
             server_key: None,
             driver: DriverKind::Sim,
@@ -277,6 +282,7 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://deskplane.db");
         assert_eq!(c.driver, DriverKind::Sim);
         assert_eq!(c.limits.max_batch_ids, 100);
+        assert_eq!((c.db_connections, c.db_statement_timeout_ms), (8, 30_000));
     }
 
     #[test]
@@ -289,6 +295,7 @@ mod tests {
             env(&[
                 ("DESKPLANE_SIM__STOP_MS", "0"),
                 ("DESKPLANE_DATABASE_URL", "sqlite://x.db"),
+                ("DESKPLANE_DB_STATEMENT_TIMEOUT_MS", "2500"),
                 ("OTHER", "1"),
             ]),
         )
@@ -296,6 +303,7 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.sim.stop_ms, 0);
         assert_eq!(c.database_url, "sqlite://x.db");
+        assert_eq!(c.db_statement_timeout_ms, 2_500);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::domain::time::now_ms;
 use crate::drivers::ComputeDriver;
 use crate::drivers::sim::SimDriver;
 use crate::jobs::Engine;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{CredentialRow, NodeRow, Store};
 use anyhow::{Context, bail};
@@ -23,6 +24,7 @@ pub struct OpenedStore {
     /// SQLite: a single node, so any other owner's running sub-job is an orphan.
     pub exclusive: bool,
     sqlite: Option<SqliteStore>,
+    postgres: Option<PostgresStore>,
 }
 
 impl OpenedStore {
@@ -30,6 +32,9 @@ impl OpenedStore {
     pub async fn close(&self) {
         if let Some(s) = &self.sqlite {
             s.close().await;
+        }
+        if let Some(p) = &self.postgres {
+            p.close().await;
         }
     }
 }
@@ -45,11 +50,36 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<OpenedStore> {
             store: Arc::new(s.clone()),
             exclusive: true,
             sqlite: Some(s),
+            postgres: None,
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        bail!("PostgreSQL stores are not available in this build yet; use sqlite://")
+        let timeout = std::time::Duration::from_millis(cfg.db_statement_timeout_ms);
+        let p = PostgresStore::open(url, cfg.db_connections, timeout)
+            .await
+            .with_context(|| format!("opening {}", redact_password(url)))?;
+        Ok(OpenedStore {
+            store: Arc::new(p.clone()),
+            // Other nodes may share the database: only expired leases are orphans.
+            exclusive: false,
+            sqlite: None,
+            postgres: Some(p),
+        })
     } else {
         bail!("database_url must start with sqlite:// or postgres://, not {url:?}")
+    }
+}
+
+/// `url` with its password (if any) replaced, for error messages and logs.
+fn redact_password(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => url.to_owned(),
+            },
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -183,7 +213,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, node = %node, driver = ?cfg.driver, db = %cfg.database_url, "deskplane serving");
+    tracing::info!(listen = %listener.local_addr()?, node = %node, driver = ?cfg.driver, db = %redact_password(&cfg.database_url), "deskplane serving");
     println!("deskplane: listening on http://{}", listener.local_addr()?);
     let heartbeat = tokio::spawn(node_heartbeat(
         opened.store.clone(),

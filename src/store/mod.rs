@@ -5,6 +5,7 @@
 //! guarded updates (`WHERE busy_sub_job IS NULL`, fencing by lease owner).
 
 mod pools;
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 

@@ -1,0 +1,225 @@
+//! The queue: claiming with leases (`FOR UPDATE SKIP LOCKED`, so nodes never
+//! claim the same sub-job nor wait for each other), lease renewal, orphan
+//! recovery, and reading jobs back.
+
+use super::PostgresStore;
+use super::decode::{DESKTOP_COLS, JOB_COLS, SUB_JOB_COLS, desktop, job, parse, sub_job};
+use crate::store::{Claimed, JobRow, StoreResult, SubJobFilter, SubJobRow};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+
+/// RUNNING sub-jobs that lost their worker: lease expired, or (`$2`) held by
+/// anyone but `$3`.
+const ORPHAN: &str =
+    "status = 'RUNNING' AND (lease_until < $1 OR ($2 AND lease_owner IS DISTINCT FROM $3))";
+
+impl PostgresStore {
+    pub(super) async fn claim_(
+        &self,
+        owner: &str,
+        limit: i64,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<Vec<Claimed>> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "WITH picked AS (SELECT id FROM sub_jobs WHERE status = 'WAITING' AND run_after_ms <= $4 \
+             ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             UPDATE sub_jobs s SET status = 'RUNNING', lease_owner = $1, lease_until = $2, \
+             claim_token = $3, progress = 10, begin_ms = COALESCE(s.begin_ms, $4) \
+             FROM picked WHERE s.id = picked.id RETURNING s.id, s.job_id",
+        )
+        .bind(owner)
+        .bind(lease_until_ms)
+        .bind(&token)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, mut jobs): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
+        jobs.sort_unstable();
+        jobs.dedup();
+        // Jobs locked in id order (see settle_jobs); one already RUNNING is skipped
+        // without waiting for its lock.
+        sqlx::query(
+            "WITH l AS (SELECT id FROM jobs WHERE id = ANY($2) AND status = 'WAITING' \
+             ORDER BY id FOR UPDATE) \
+             UPDATE jobs j SET status = 'RUNNING', begin_ms = COALESCE(j.begin_ms, $1) \
+             FROM l WHERE j.id = l.id",
+        )
+        .bind(now_ms)
+        .bind(&jobs)
+        .execute(&mut *tx)
+        .await?;
+        let claimed = load_claimed(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    pub(super) async fn renew_leases_(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64> {
+        // Locked in id order, like completion, which may run at the same time.
+        let r = sqlx::query(
+            "WITH l AS (SELECT id FROM sub_jobs WHERE lease_owner = $2 AND status = 'RUNNING' \
+             ORDER BY id FOR UPDATE) \
+             UPDATE sub_jobs s SET lease_until = $1 FROM l WHERE s.id = l.id",
+        )
+        .bind(lease_until_ms)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    pub(super) async fn requeue_orphans_(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        all_foreign: bool,
+        max_attempts: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<(u64, Vec<Claimed>)> {
+        // SKIP LOCKED: a locked row is being completed, renewed or recovered by
+        // someone else right now; it is not ours to take this round.
+        let mut tx = self.pool.begin().await?;
+        let requeued = sqlx::query(&format!(
+            "WITH l AS (SELECT id FROM sub_jobs WHERE {ORPHAN} AND attempt < $4 \
+             ORDER BY id FOR UPDATE SKIP LOCKED) \
+             UPDATE sub_jobs s SET status = 'WAITING', attempt = s.attempt + 1, progress = 0, \
+             lease_owner = NULL, lease_until = NULL, claim_token = NULL FROM l WHERE s.id = l.id"
+        ))
+        .bind(now_ms)
+        .bind(all_foreign)
+        .bind(owner)
+        .bind(max_attempts)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let token = uuid::Uuid::new_v4().to_string();
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "WITH l AS (SELECT id FROM sub_jobs WHERE {ORPHAN} AND attempt >= $4 \
+             ORDER BY id FOR UPDATE SKIP LOCKED) \
+             UPDATE sub_jobs s SET lease_owner = $3, lease_until = $5, claim_token = $6 \
+             FROM l WHERE s.id = l.id RETURNING s.id"
+        ))
+        .bind(now_ms)
+        .bind(all_foreign)
+        .bind(owner)
+        .bind(max_attempts)
+        .bind(lease_until_ms)
+        .bind(&token)
+        .fetch_all(&mut *tx)
+        .await?;
+        let exhausted = load_claimed(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok((requeued, exhausted))
+    }
+
+    pub(super) async fn next_due_ms_(&self) -> StoreResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(run_after_ms) FROM sub_jobs WHERE status = 'WAITING'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(super) async fn get_job_(
+        &self,
+        project_id: &str,
+        job_id: &str,
+    ) -> StoreResult<Option<JobRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE id = $1 AND project_id = $2"
+        ))
+        .bind(job_id)
+        .bind(project_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| job(&r)).transpose()
+    }
+
+    pub(super) async fn list_sub_jobs_(
+        &self,
+        f: &SubJobFilter,
+    ) -> StoreResult<(Vec<SubJobRow>, i64)> {
+        let mut count = QueryBuilder::<Postgres>::new(
+            "SELECT COUNT(*) FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE ",
+        );
+        push_sub_filter(&mut count, f);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {SUB_JOB_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE "
+        ));
+        push_sub_filter(&mut qb, f);
+        qb.push(if f.newest_first {
+            " ORDER BY s.seq DESC"
+        } else {
+            " ORDER BY s.seq"
+        });
+        qb.push(" LIMIT ")
+            .push_bind(f.limit)
+            .push(" OFFSET ")
+            .push_bind(f.offset);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        Ok((rows.iter().map(sub_job).collect::<StoreResult<_>>()?, total))
+    }
+}
+
+fn push_sub_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a SubJobFilter) {
+    qb.push("s.project_id = ").push_bind(&f.project_id);
+    if let Some(v) = &f.job_id {
+        qb.push(" AND s.job_id = ").push_bind(v);
+    }
+    if let Some(v) = &f.job_type {
+        qb.push(" AND s.job_type = ").push_bind(v);
+    }
+    if let Some(v) = &f.status {
+        qb.push(" AND s.status = ").push_bind(v);
+    }
+    if let Some(v) = &f.desktop_id {
+        qb.push(" AND s.desktop_id = ").push_bind(v);
+    }
+    if let Some(v) = &f.pool_id {
+        qb.push(" AND j.pool_id = ").push_bind(v);
+    }
+}
+
+/// The sub-jobs just claimed, with their job's parameters and their desktop
+/// when it still exists and is still held by them. By id, not by claim token:
+/// the primary key is the one index that queue updates need anyway.
+async fn load_claimed(tx: &mut PgConnection, ids: &[String]) -> StoreResult<Vec<Claimed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT s.id, s.job_id, s.project_id, s.operation, s.prev_status, s.prev_login, j.params, \
+         s.attempt, {DESKTOP_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id \
+         LEFT JOIN desktops d ON d.id = s.desktop_id AND d.busy_sub_job = s.id \
+         WHERE s.id = ANY($1) ORDER BY s.seq"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let present: Option<String> = r.try_get(8)?;
+            Ok(Claimed {
+                sub_job_id: r.try_get(0)?,
+                job_id: r.try_get(1)?,
+                project_id: r.try_get(2)?,
+                operation: parse("operation", &r.try_get::<String, _>(3)?)?,
+                prev_status: parse("prev_status", &r.try_get::<String, _>(4)?)?,
+                prev_login: parse("prev_login", &r.try_get::<String, _>(5)?)?,
+                params: r.try_get(6)?,
+                attempt: r.try_get(7)?,
+                desktop: if present.is_some() {
+                    Some(desktop(r, 8)?)
+                } else {
+                    None
+                },
+            })
+        })
+        .collect()
+}

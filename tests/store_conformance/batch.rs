@@ -1,0 +1,344 @@
+//! Submission: bulk create, and batches checked by the state machine.
+
+use crate::harness::{STOP, count_statements, desktop, desktops_in, get, job, project, success};
+use deskplane::domain::desktop::{DesktopStatus, TaskStatus};
+use deskplane::domain::error_code::Code;
+use deskplane::domain::ids::UserId;
+use deskplane::domain::job::{JobStatus, JobType};
+use deskplane::domain::machine::{Operation, Refusal, Settled};
+use deskplane::store::{
+    BatchRefusal, DesktopFilter, NewDesktop, Store, SubJobFilter, UserFilter, UserRow,
+};
+
+fn user(project: &str, name: &str) -> UserRow {
+    UserRow {
+        id: UserId::new().to_string(),
+        project_id: project.to_owned(),
+        user_name: name.to_owned(),
+        user_email: None,
+        user_phone: None,
+        description: String::new(),
+        created_ms: 5,
+        total_desktops: 0,
+    }
+}
+
+pub async fn create_thousand_in_few_statements(store: &dyn Store) {
+    let p = project(store).await;
+    let existing = user(&p, "user-0");
+    store.insert_user(&existing).await.unwrap();
+    let desktops: Vec<NewDesktop> = (0..1_000)
+        .map(|i| {
+            let mut row = desktop(&p, &format!("bulk-{i:04}"));
+            row.user_name = Some(format!("user-{}", i % 10));
+            NewDesktop { row }
+        })
+        .collect();
+    // Every user once, plus one twice and one that already exists.
+    let mut users: Vec<UserRow> = (0..10).map(|i| user(&p, &format!("user-{i}"))).collect();
+    users.push(user(&p, "user-1"));
+    let j = job(&p, JobType::CreateDesktops, 1_000);
+    let (res, statements) = count_statements(store.submit_create(&j, &desktops, &users)).await;
+    res.expect("submit_create of 1,000 desktops");
+    eprintln!("submit_create of 1,000 desktops: {statements} SQL statements");
+    assert!(
+        (3..=16).contains(&statements),
+        "1,000 desktops must take a handful of statements, not one per desktop: {statements}"
+    );
+
+    let (first, total) = store
+        .list_desktops(
+            &p,
+            &DesktopFilter {
+                limit: 2,
+                ..DesktopFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 1_000);
+    assert_eq!(first[0].computer_name, "bulk-0000");
+    assert_eq!(first[1].computer_name, "bulk-0001");
+    let (_, building) = store
+        .list_desktops(
+            &p,
+            &DesktopFilter {
+                status: Some("BUILD".into()),
+                limit: 1,
+                ..DesktopFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(building, 1_000);
+    let job = store.get_job(&p, &j.id).await.unwrap().expect("job");
+    assert_eq!((job.total, job.status), (1_000, JobStatus::Waiting));
+    let (subs, total) = store
+        .list_sub_jobs(&SubJobFilter {
+            project_id: p.clone(),
+            job_id: Some(j.id.clone()),
+            offset: 998,
+            limit: 10,
+            ..SubJobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 1_000);
+    let tail: Vec<&str> = subs.iter().map(|s| s.desktop_name.as_str()).collect();
+    assert_eq!(tail, ["bulk-0998", "bulk-0999"], "sub-jobs in input order");
+
+    let (list, total) = store
+        .list_users(
+            &p,
+            &UserFilter {
+                limit: 100,
+                ..UserFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 10, "missing users created once each");
+    let kept = list
+        .iter()
+        .find(|u| u.user_name == "user-0")
+        .expect("user-0");
+    assert_eq!(kept.id, existing.id, "an existing user is kept as it was");
+    assert!(list.iter().all(|u| u.total_desktops == 100));
+}
+
+pub async fn refusals(store: &dyn Store) {
+    let p = project(store).await;
+    let q = project(store).await;
+    use DesktopStatus as S;
+    let ids = desktops_in(store, &p, &[S::Active, S::Shutoff, S::Error]).await;
+    let theirs = desktops_in(store, &q, &[S::Shutoff]).await;
+    let (a, c, e) = (&ids[0], &ids[1], &ids[2]);
+    let j = job(&p, JobType::OperateDesktops, 3_000);
+    let asked = vec![
+        a.clone(),
+        c.clone(),
+        e.clone(),
+        theirs[0].clone(),
+        "missing".to_owned(),
+    ];
+    let out = store
+        .submit_batch(&j, Operation::Start, false, false, &asked)
+        .await
+        .unwrap();
+    let accepted: Vec<(&str, DesktopStatus)> = out
+        .accepted
+        .iter()
+        .map(|d| (d.id.as_str(), d.status))
+        .collect();
+    assert_eq!(
+        accepted,
+        [(c.as_str(), S::Shutoff)],
+        "accepted as it was before"
+    );
+    let refused: Vec<(&str, &BatchRefusal, Option<&str>, Option<DesktopStatus>)> = out
+        .refused
+        .iter()
+        .map(|r| {
+            (
+                r.desktop_id.as_str(),
+                &r.reason,
+                r.desktop_name.as_deref(),
+                r.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (
+                a.as_str(),
+                &BatchRefusal::State(Refusal::WrongState(S::Active)),
+                Some("pc-000"),
+                Some(S::Active)
+            ),
+            (
+                e.as_str(),
+                &BatchRefusal::State(Refusal::InError),
+                Some("pc-002"),
+                Some(S::Error)
+            ),
+            (theirs[0].as_str(), &BatchRefusal::OtherProject, None, None),
+            ("missing", &BatchRefusal::NotFound, None, None),
+        ],
+        "in request order; nothing revealed about others' desktops"
+    );
+    assert!(out.cancelled_sub_jobs.is_empty());
+    let written = store
+        .get_job(&p, &j.id)
+        .await
+        .unwrap()
+        .expect("job written");
+    assert_eq!(
+        (written.total, written.job_type),
+        (1, JobType::OperateDesktops)
+    );
+    let held = get(store, &p, c).await;
+    assert_eq!(held.task_status, Some(TaskStatus::PoweringOn));
+    let claimed = store.claim("n1", 10, 3_000, 9_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        held.busy_sub_job.as_deref(),
+        Some(claimed[0].sub_job_id.as_str())
+    );
+    assert_eq!(
+        (claimed[0].prev_status, claimed[0].operation),
+        (S::Shutoff, Operation::Start)
+    );
+    assert_eq!(
+        get(store, &p, a).await.task_status,
+        None,
+        "refused: untouched"
+    );
+
+    // One operation at a time: a second batch on the held desktop is refused.
+    let j2 = job(&p, JobType::OperateDesktops, 3_100);
+    let out = store
+        .submit_batch(&j2, STOP, false, false, std::slice::from_ref(c))
+        .await
+        .unwrap();
+    assert!(out.accepted.is_empty());
+    assert_eq!(
+        out.refused[0].reason,
+        BatchRefusal::State(Refusal::Busy(TaskStatus::PoweringOn))
+    );
+    assert!(
+        store.get_job(&p, &j2.id).await.unwrap().is_none(),
+        "no job when nothing is accepted"
+    );
+    // ERROR is repaired by rebuild.
+    let j3 = job(&p, JobType::RebuildDesktops, 3_200);
+    let out = store
+        .submit_batch(
+            &j3,
+            Operation::Rebuild,
+            false,
+            false,
+            std::slice::from_ref(e),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.accepted.len(), 1);
+    assert_eq!(
+        get(store, &p, e).await.task_status,
+        Some(TaskStatus::Rebuilding)
+    );
+}
+
+pub async fn atomic_and_empty_write_nothing(store: &dyn Store) {
+    let p = project(store).await;
+    let ids = desktops_in(store, &p, &[DesktopStatus::Active, DesktopStatus::Shutoff]).await;
+    let j = job(&p, JobType::LogoffDesktops, 3_000);
+    let out = store
+        .submit_batch(&j, STOP, false, true, &ids)
+        .await
+        .unwrap();
+    assert!(out.accepted.is_empty(), "atomic: all or nothing");
+    assert_eq!(out.refused.len(), 1);
+    assert_eq!(out.refused[0].desktop_id, ids[1]);
+    assert!(store.get_job(&p, &j.id).await.unwrap().is_none());
+    let a = get(store, &p, &ids[0]).await;
+    assert_eq!((a.task_status, a.busy_sub_job), (None, None), "not locked");
+    assert_eq!(store.next_due_ms().await.unwrap(), None, "nothing queued");
+
+    let out = store
+        .submit_batch(&j, STOP, false, false, &[])
+        .await
+        .unwrap();
+    assert!(out.accepted.is_empty() && out.refused.is_empty());
+    assert!(store.get_job(&p, &j.id).await.unwrap().is_none());
+
+    let out = store
+        .submit_batch(&j, STOP, false, true, &ids[..1])
+        .await
+        .unwrap();
+    assert_eq!(out.accepted.len(), 1, "atomic with nothing refused");
+    assert_eq!(
+        get(store, &p, &ids[0]).await.task_status,
+        Some(TaskStatus::PoweringOff)
+    );
+}
+
+pub async fn force_delete_cancels_holder(store: &dyn Store) {
+    let p = project(store).await;
+    let ids = desktops_in(store, &p, &[DesktopStatus::Active]).await;
+    let a = &ids[0];
+    let stop = job(&p, JobType::OperateDesktops, 3_000);
+    store
+        .submit_batch(&stop, STOP, false, false, &ids)
+        .await
+        .unwrap();
+    let running = store.claim("node-a", 10, 3_000, 60_000).await.unwrap();
+    assert_eq!(running.len(), 1);
+
+    let del = job(&p, JobType::DeleteDesktops, 4_000);
+    let out = store
+        .submit_batch(&del, Operation::Delete, false, false, &ids)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.refused[0].reason,
+        BatchRefusal::State(Refusal::Busy(TaskStatus::PoweringOff)),
+        "an unforced delete waits its turn"
+    );
+    let out = store
+        .submit_batch(&del, Operation::Delete, true, false, &ids)
+        .await
+        .unwrap();
+    assert_eq!(out.accepted.len(), 1);
+    assert_eq!(out.cancelled_sub_jobs, [running[0].sub_job_id.clone()]);
+
+    let code = Code::Cancelled;
+    let old = store
+        .get_job(&p, &stop.id)
+        .await
+        .unwrap()
+        .expect("stop job");
+    assert_eq!(
+        (old.status, old.failed, old.succeeded),
+        (JobStatus::Fail, 1, 0)
+    );
+    assert_eq!(old.error_code.as_deref(), Some(code.wire()));
+    assert_eq!(
+        old.fail_reason.as_deref(),
+        Some(format!("1 of 1 sub-jobs failed; first: {}", code.default_message()).as_str())
+    );
+    assert_eq!(old.end_ms, Some(4_000));
+    let held = get(store, &p, a).await;
+    assert_eq!(held.task_status, Some(TaskStatus::Deleting));
+
+    // The cancelled worker's late completion changes nothing.
+    let late = store
+        .complete("node-a", &[success(&running[0])], 5_000)
+        .await
+        .unwrap();
+    assert_eq!(late, 0);
+    let after = get(store, &p, a).await;
+    assert_eq!(after.busy_sub_job, held.busy_sub_job);
+    assert_eq!(after.status, DesktopStatus::Active);
+
+    let claimed = store.claim("node-b", 10, 5_000, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].operation, Operation::Delete);
+    assert_eq!(
+        claimed[0].desktop.as_ref().map(|d| d.id.as_str()),
+        Some(a.as_str())
+    );
+    let done = success(&claimed[0]);
+    assert_eq!(done.settled, Settled::Gone);
+    assert_eq!(store.complete("node-b", &[done], 6_000).await.unwrap(), 1);
+    assert!(store.get_desktop(&p, a).await.unwrap().is_none());
+    let finished = store
+        .get_job(&p, &del.id)
+        .await
+        .unwrap()
+        .expect("delete job");
+    assert_eq!(
+        (finished.status, finished.succeeded),
+        (JobStatus::Success, 1)
+    );
+}

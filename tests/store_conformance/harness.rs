@@ -1,0 +1,368 @@
+//! Backends for the conformance suite, row builders, and a statement counter.
+//!
+//! SQLite runs on a file in a temporary directory. PostgreSQL runs on the local
+//! server (`DESKPLANE_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`):
+//! each test gets a fresh database with a random name, dropped when the test
+//! ends (also when it panics). When the server is unreachable the PostgreSQL
+//! tests print a loud SKIP line and return.
+
+use deskplane::domain::desktop::{DesktopStatus, DesktopType, LoginStatus};
+use deskplane::domain::ids::{DesktopId, JobId, ProjectId};
+use deskplane::domain::job::JobType;
+use deskplane::domain::machine::{Operation, Settled};
+use deskplane::store::postgres::PostgresStore;
+use deskplane::store::sqlite::SqliteStore;
+use deskplane::store::{Claimed, Completion, DesktopRow, NewDesktop, NewJob, Store};
+use sqlx::Connection;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The base URL of the local PostgreSQL server.
+pub fn pg_base_url() -> String {
+    std::env::var("DESKPLANE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A SQLite store on a temporary file (removed with the directory).
+pub struct SqliteDb {
+    /// The store.
+    pub store: SqliteStore,
+    _dir: tempfile::TempDir,
+}
+
+/// Open a fresh SQLite store.
+pub async fn sqlite() -> SqliteDb {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("d.db").display());
+    let store = SqliteStore::open(&url, 4).await.expect("open sqlite store");
+    SqliteDb { store, _dir: dir }
+}
+
+/// A fresh PostgreSQL database, dropped on drop.
+pub struct PgDb {
+    /// URL of the fresh database.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDb {
+    /// A store on the database (each call: one more pool, like one more node).
+    pub async fn open(&self) -> PostgresStore {
+        PostgresStore::open(&self.url, 8, Duration::from_secs(30))
+            .await
+            .expect("open postgres store")
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // Drop may run inside the test's runtime (blocked here, so its pools
+        // cannot be closed from another one) or while unwinding: a thread with
+        // its own runtime drops the database, FORCE ending the pools' sessions.
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let mut c = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut c)
+                    .await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// A fresh database on the local PostgreSQL, or `None` (after a loud SKIP line)
+/// when the server cannot be reached.
+pub async fn postgres() -> Option<PgDb> {
+    let admin_url = pg_base_url();
+    let connect = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::PgConnection::connect(&admin_url),
+    )
+    .await;
+    let mut admin = match connect {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            eprintln!("SKIP: PostgreSQL unreachable at {admin_url}: {e}");
+            return None;
+        }
+        Err(_) => {
+            eprintln!("SKIP: PostgreSQL unreachable at {admin_url}: connect timed out");
+            return None;
+        }
+    };
+    let name = format!("deskplane_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    let url = format!("{base}/{name}");
+    Some(PgDb {
+        url,
+        admin_url,
+        name,
+    })
+}
+
+/// A new project id, registered in the store.
+pub async fn project(store: &dyn Store) -> String {
+    let p = ProjectId::new().to_string();
+    store
+        .ensure_project(&p, "test", 1)
+        .await
+        .expect("ensure project");
+    p
+}
+
+/// A desktop row with plain defaults.
+pub fn desktop(project: &str, name: &str) -> DesktopRow {
+    DesktopRow {
+        id: DesktopId::new().to_string(),
+        project_id: project.to_owned(),
+        computer_name: name.to_owned(),
+        status: DesktopStatus::Build,
+        task_status: None,
+        login_status: LoginStatus::Unregister,
+        busy_sub_job: None,
+        user_name: None,
+        user_email: None,
+        desktop_type: DesktopType::Dedicated,
+        pool_id: None,
+        product_id: "workspace.x86.general.xlarge2".into(),
+        image_id: "63aa8670-27ad-4747-8c44-6d8919e785a7".into(),
+        image_type: "gold".into(),
+        availability_zone: "cn-north-4a".into(),
+        ip_address: "10.0.0.1".into(),
+        host: None,
+        root_volume: r#"{"type":"SAS","size":80}"#.into(),
+        data_volumes: "[]".into(),
+        tags: "[]".into(),
+        created_ms: 1_000,
+    }
+}
+
+/// A job of `job_type` in `project`, submitted at `now_ms`.
+pub fn job(project: &str, job_type: JobType, now_ms: i64) -> NewJob {
+    NewJob {
+        id: JobId::new().to_string(),
+        project_id: project.to_owned(),
+        job_type,
+        params: "{}".into(),
+        requested_by: "AKTEST".into(),
+        pool_id: None,
+        run_after_ms: 0,
+        now_ms,
+    }
+}
+
+/// Submit a create job for `rows`; returns the job id.
+pub async fn create(store: &dyn Store, project: &str, rows: &[DesktopRow]) -> String {
+    let j = job(project, JobType::CreateDesktops, 1_000);
+    let new: Vec<NewDesktop> = rows.iter().map(|r| NewDesktop { row: r.clone() }).collect();
+    store
+        .submit_create(&j, &new, &[])
+        .await
+        .expect("submit_create");
+    j.id
+}
+
+/// A completion of `c` on `host`: success settles where the state machine says.
+pub fn success(c: &Claimed) -> Completion {
+    let desktop_id = c.desktop.as_ref().map(|d| d.id.clone()).unwrap_or_default();
+    Completion {
+        sub_job_id: c.sub_job_id.clone(),
+        job_id: c.job_id.clone(),
+        desktop_id,
+        error: None,
+        settled: c.operation.succeeded(c.prev_status, c.prev_login),
+        host: "node-test".into(),
+        new_image: None,
+        placement: None,
+        delete_orphan_user: None,
+    }
+}
+
+/// A failed completion of `c`: settles where the state machine says.
+pub fn failure(c: &Claimed, code: &str, reason: &str) -> Completion {
+    Completion {
+        error: Some((code.to_owned(), reason.to_owned())),
+        settled: c.operation.failed(c.prev_status, c.prev_login),
+        ..success(c)
+    }
+}
+
+/// Claim everything due and complete it with `settle`; returns how many ran.
+pub async fn run_all(
+    store: &dyn Store,
+    now_ms: i64,
+    settle: impl Fn(&Claimed) -> Settled,
+) -> usize {
+    let mut n = 0;
+    loop {
+        let claimed = store
+            .claim("runner", 1_000, now_ms, now_ms + 60_000)
+            .await
+            .expect("claim");
+        if claimed.is_empty() {
+            return n;
+        }
+        let done: Vec<Completion> = claimed
+            .iter()
+            .map(|c| Completion {
+                settled: settle(c),
+                ..success(c)
+            })
+            .collect();
+        n += store
+            .complete("runner", &done, now_ms)
+            .await
+            .expect("complete");
+    }
+}
+
+/// Create one desktop per status in `states` and settle each there; returns ids.
+pub async fn desktops_in(
+    store: &dyn Store,
+    project: &str,
+    states: &[DesktopStatus],
+) -> Vec<String> {
+    let rows: Vec<DesktopRow> = states
+        .iter()
+        .enumerate()
+        .map(|(i, _)| desktop(project, &format!("pc-{i:03}")))
+        .collect();
+    create(store, project, &rows).await;
+    let wanted: HashMap<String, DesktopStatus> = rows
+        .iter()
+        .zip(states)
+        .map(|(r, s)| (r.id.clone(), *s))
+        .collect();
+    run_all(store, 2_000, |c| {
+        let id = c.desktop.as_ref().map(|d| d.id.clone()).unwrap_or_default();
+        let s = wanted.get(&id).copied().unwrap_or(DesktopStatus::Active);
+        Settled::Stays(s, s.idle_login())
+    })
+    .await;
+    rows.into_iter().map(|r| r.id).collect()
+}
+
+/// The one desktop with this id, which must exist.
+pub async fn get(store: &dyn Store, project: &str, id: &str) -> DesktopRow {
+    store
+        .get_desktop(project, id)
+        .await
+        .expect("get_desktop")
+        .expect("desktop exists")
+}
+
+/// The operation of a `POST /desktops/action` stop.
+pub const STOP: Operation = Operation::Stop(deskplane::domain::desktop::PowerMode::Soft);
+
+// ---- counting the SQL statements a call sends ----
+
+static NEXT_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+fn counts() -> &'static Mutex<HashMap<u64, usize>> {
+    static COUNTS: OnceLock<Mutex<HashMap<u64, usize>>> = OnceLock::new();
+    COUNTS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+struct CounterId(u64);
+
+/// Counts sqlx's per-statement events inside `count_statements` spans. The span
+/// follows the statement to SQLite's worker thread, so this is a global layer.
+struct StatementCounter;
+
+impl<S> tracing_subscriber::Layer<S> for StatementCounter
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        meta.target() == "sqlx::query" || meta.name() == "count_statements"
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Visit(Option<u64>);
+        impl tracing::field::Visit for Visit {
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                if field.name() == "counter" {
+                    self.0 = Some(value);
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut v = Visit(None);
+        attrs.record(&mut v);
+        if let (Some(n), Some(span)) = (v.0, ctx.span(id)) {
+            span.extensions_mut().insert(CounterId(n));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        for span in scope {
+            if let Some(CounterId(n)) = span.extensions().get::<CounterId>() {
+                if let Ok(mut m) = counts().lock() {
+                    *m.entry(*n).or_default() += 1;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Run `fut` and return its output with the number of SQL statements it sent.
+pub async fn count_statements<T>(fut: impl std::future::Future<Output = T>) -> (T, usize) {
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    let installed = *INSTALLED.get_or_init(|| {
+        let sub = tracing_subscriber::registry().with(StatementCounter);
+        tracing::subscriber::set_global_default(sub).is_ok()
+    });
+    assert!(
+        installed,
+        "the statement counter must be the global subscriber"
+    );
+    let n = NEXT_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let out = fut
+        .instrument(tracing::info_span!("count_statements", counter = n))
+        .await;
+    let count = counts()
+        .lock()
+        .map(|m| m.get(&n).copied().unwrap_or(0))
+        .unwrap_or(0);
+    (out, count)
+}
+
+/// Shared handle type for the concurrency tests.
+pub type Shared = Arc<dyn Store>;

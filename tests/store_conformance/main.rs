@@ -1,0 +1,65 @@
+//! One store suite, run against both backends: every case below runs on a
+//! temporary SQLite file and on a fresh database of the local PostgreSQL, and
+//! must see the same outcomes. PostgreSQL-only cases (several nodes on one
+//! database) and the store benchmark follow.
+//!
+//! `cargo test --test store_conformance`; the benchmark:
+//! `cargo test --test store_conformance bench -- --ignored --nocapture`.
+
+mod accounts;
+mod batch;
+mod bench;
+mod concurrency;
+mod desktops;
+mod harness;
+mod misc;
+mod retry;
+mod work;
+
+use deskplane::store::Store;
+
+/// A `#[tokio::test]` per backend for each case `fn(&dyn Store)`.
+macro_rules! conformance {
+    ($($module:ident :: $case:ident),+ $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                let db = crate::harness::sqlite().await;
+                crate::$module::$case(&db.store as &dyn crate::Store).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(db) = crate::harness::postgres().await else {
+                    return;
+                };
+                let store = db.open().await;
+                crate::$module::$case(&store as &dyn crate::Store).await;
+            }
+        }
+    )+};
+}
+
+conformance!(
+    accounts::projects_and_credentials,
+    accounts::users,
+    desktops::new_desktops_are_building,
+    desktops::filters_and_paging,
+    desktops::sorting,
+    desktops::tags,
+    desktops::login_status,
+    batch::create_thousand_in_few_statements,
+    batch::refusals,
+    batch::atomic_and_empty_write_nothing,
+    batch::force_delete_cancels_holder,
+    work::claim_order_limits_and_delay,
+    work::complete_is_fenced,
+    work::complete_settles_desktops_and_jobs,
+    work::gone_and_orphan_users,
+    work::renew_and_requeue,
+    work::exhausted_attempts,
+    retry::retry_outcomes,
+    retry::retry_refusals,
+    misc::notifications,
+    misc::sim_faults,
+);

@@ -1,0 +1,377 @@
+//! Workers: claiming, completion fenced by owner, leases and orphans.
+
+use crate::harness::{STOP, create, desktop, desktops_in, failure, get, job, project, success};
+use deskplane::domain::desktop::{DesktopStatus, LoginStatus};
+use deskplane::domain::job::{JobStatus, JobType, SubJobStatus};
+use deskplane::domain::machine::Settled;
+use deskplane::store::{NewDesktop, Store, SubJobFilter, UserFilter, UserRow};
+
+async fn sub_status(store: &dyn Store, project: &str, job_id: &str) -> Vec<(SubJobStatus, i64)> {
+    let (subs, _) = store
+        .list_sub_jobs(&SubJobFilter {
+            project_id: project.to_owned(),
+            job_id: Some(job_id.to_owned()),
+            limit: 100,
+            ..SubJobFilter::default()
+        })
+        .await
+        .unwrap();
+    subs.into_iter().map(|s| (s.status, s.attempt)).collect()
+}
+
+pub async fn claim_order_limits_and_delay(store: &dyn Store) {
+    let p = project(store).await;
+    assert_eq!(store.next_due_ms().await.unwrap(), None);
+    let rows: Vec<_> = (0..5).map(|i| desktop(&p, &format!("c-{i}"))).collect();
+    let first = create(store, &p, &rows).await;
+    let mut later = job(&p, JobType::CreateDesktops, 1_500);
+    later.run_after_ms = 50_000;
+    later.params = r#"{"delay":true}"#.into();
+    let delayed = desktop(&p, "delayed");
+    store
+        .submit_create(
+            &later,
+            &[NewDesktop {
+                row: delayed.clone(),
+            }],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(0));
+
+    let a = store.claim("n1", 2, 10_000, 70_000).await.unwrap();
+    let names: Vec<String> = a
+        .iter()
+        .map(|c| {
+            c.desktop
+                .as_ref()
+                .map(|d| d.computer_name.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(names, ["c-0", "c-1"], "oldest first, at most `limit`");
+    assert!(a.iter().all(|c| c.attempt == 1 && c.job_id == first));
+    assert_eq!(a[0].prev_status, DesktopStatus::Build);
+    assert_eq!(a[0].params, "{}");
+    let j = store.get_job(&p, &first).await.unwrap().expect("job");
+    assert_eq!((j.status, j.begin_ms), (JobStatus::Running, Some(10_000)));
+    let (subs, _) = store
+        .list_sub_jobs(&SubJobFilter {
+            project_id: p.clone(),
+            status: Some("RUNNING".into()),
+            limit: 10,
+            ..SubJobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 2);
+    assert!(
+        subs.iter()
+            .all(|s| s.progress == 10 && s.begin_ms == Some(10_000))
+    );
+
+    let b = store.claim("n2", 100, 10_000, 70_000).await.unwrap();
+    assert_eq!(b.len(), 3, "the rest of what is due; not the delayed one");
+    assert!(
+        store
+            .claim("n2", 100, 10_000, 70_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(50_000));
+    let c = store.claim("n1", 100, 50_000, 110_000).await.unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].params, r#"{"delay":true}"#);
+    assert_eq!(
+        c[0].desktop.as_ref().map(|d| d.id.clone()),
+        Some(delayed.id)
+    );
+    assert_eq!(store.next_due_ms().await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_job(&p, &later.id)
+            .await
+            .unwrap()
+            .map(|j| j.status),
+        Some(JobStatus::Running)
+    );
+}
+
+pub async fn complete_is_fenced(store: &dyn Store) {
+    let p = project(store).await;
+    let rows = [desktop(&p, "f-0")];
+    let job_id = create(store, &p, &rows).await;
+    let claimed = store.claim("owner", 10, 2_000, 60_000).await.unwrap();
+    let done = [success(&claimed[0])];
+    assert_eq!(
+        store.complete("intruder", &done, 3_000).await.unwrap(),
+        0,
+        "not the lease owner"
+    );
+    assert_eq!(
+        sub_status(store, &p, &job_id).await,
+        [(SubJobStatus::Running, 1)]
+    );
+    assert_eq!(
+        get(store, &p, &rows[0].id).await.status,
+        DesktopStatus::Build
+    );
+    assert_eq!(store.complete("owner", &done, 3_000).await.unwrap(), 1);
+    assert_eq!(
+        store.complete("owner", &done, 3_100).await.unwrap(),
+        0,
+        "already finished"
+    );
+    assert_eq!(store.complete("owner", &[], 3_100).await.unwrap(), 0);
+    let d = get(store, &p, &rows[0].id).await;
+    assert_eq!(
+        (d.status, d.login_status, d.task_status, d.busy_sub_job),
+        (DesktopStatus::Active, LoginStatus::Registered, None, None)
+    );
+    let (subs, _) = store
+        .list_sub_jobs(&SubJobFilter {
+            project_id: p.clone(),
+            job_id: Some(job_id.clone()),
+            limit: 1,
+            ..SubJobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(subs[0].host.as_deref(), Some("node-test"));
+    assert_eq!((subs[0].progress, subs[0].end_ms), (100, Some(3_000)));
+}
+
+pub async fn complete_settles_desktops_and_jobs(store: &dyn Store) {
+    let p = project(store).await;
+    let rows: Vec<_> = (0..3).map(|i| desktop(&p, &format!("s-{i}"))).collect();
+    let ok_job = create(store, &p, &rows[..1]).await;
+    let mixed_job = create(store, &p, &rows[1..]).await;
+    let claimed = store.claim("w", 10, 2_000, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let mut placed = success(&claimed[0]);
+    placed.placement = Some((Some("qemu:///h2".into()), Some("10.1.2.3".into())));
+    placed.new_image = Some(("img-new".into(), "private".into()));
+    let ok2 = success(&claimed[1]);
+    let bad = failure(&claimed[2], "WKS.00211403", "disk exploded");
+    assert_eq!(
+        bad.settled,
+        Settled::Stays(DesktopStatus::Error, LoginStatus::Unregister)
+    );
+    // Completed in two calls: the mixed job stays RUNNING until its last sub-job.
+    assert_eq!(store.complete("w", &[placed, bad], 3_000).await.unwrap(), 2);
+    let mixed = store.get_job(&p, &mixed_job).await.unwrap().expect("job");
+    assert_eq!(
+        (mixed.status, mixed.failed, mixed.end_ms),
+        (JobStatus::Running, 1, None)
+    );
+    assert_eq!(store.complete("w", &[ok2], 4_000).await.unwrap(), 1);
+
+    let ok = store.get_job(&p, &ok_job).await.unwrap().expect("job");
+    assert_eq!(
+        (ok.status, ok.succeeded, ok.failed),
+        (JobStatus::Success, 1, 0)
+    );
+    assert_eq!(
+        (ok.end_ms, ok.error_code, ok.fail_reason),
+        (Some(3_000), None, None)
+    );
+    let mixed = store.get_job(&p, &mixed_job).await.unwrap().expect("job");
+    assert_eq!(
+        (mixed.status, mixed.succeeded, mixed.failed),
+        (JobStatus::Fail, 1, 1)
+    );
+    assert_eq!(mixed.end_ms, Some(4_000));
+    assert_eq!(mixed.error_code.as_deref(), Some("WKS.00211403"));
+    assert_eq!(
+        mixed.fail_reason.as_deref(),
+        Some("1 of 2 sub-jobs failed; first: disk exploded")
+    );
+
+    let d0 = get(store, &p, &rows[0].id).await;
+    assert_eq!(d0.host.as_deref(), Some("qemu:///h2"));
+    assert_eq!(d0.ip_address, "10.1.2.3");
+    assert_eq!(
+        (d0.image_id.as_str(), d0.image_type.as_str()),
+        ("img-new", "private")
+    );
+    let d1 = get(store, &p, &rows[1].id).await;
+    assert_eq!(
+        (d1.ip_address.as_str(), d1.host),
+        ("10.0.0.1", None),
+        "unchanged"
+    );
+    assert_eq!(d1.status, DesktopStatus::Active);
+    let d2 = get(store, &p, &rows[2].id).await;
+    assert_eq!((d2.status, d2.task_status), (DesktopStatus::Error, None));
+}
+
+pub async fn gone_and_orphan_users(store: &dyn Store) {
+    let p = project(store).await;
+    let erin = UserRow {
+        id: deskplane::domain::ids::UserId::new().to_string(),
+        project_id: p.clone(),
+        user_name: "erin".into(),
+        user_email: None,
+        user_phone: None,
+        description: String::new(),
+        created_ms: 1,
+        total_desktops: 0,
+    };
+    let rows: Vec<_> = (0..2)
+        .map(|i| {
+            let mut r = desktop(&p, &format!("g-{i}"));
+            r.user_name = Some("erin".into());
+            NewDesktop { row: r }
+        })
+        .collect();
+    let j = job(&p, JobType::CreateDesktops, 1_000);
+    store
+        .submit_create(&j, &rows, std::slice::from_ref(&erin))
+        .await
+        .unwrap();
+    crate::harness::run_all(store, 2_000, |_| {
+        Settled::Stays(DesktopStatus::Active, LoginStatus::Registered)
+    })
+    .await;
+    let users = || async {
+        store
+            .list_users(
+                &p,
+                &UserFilter {
+                    limit: 10,
+                    ..UserFilter::default()
+                },
+            )
+            .await
+            .unwrap()
+            .1
+    };
+    assert_eq!(users().await, 1);
+    for (n, row) in rows.iter().enumerate() {
+        let del = job(&p, JobType::DeleteDesktops, 3_000);
+        let ids = [row.row.id.clone()];
+        let out = store
+            .submit_batch(
+                &del,
+                deskplane::domain::machine::Operation::Delete,
+                false,
+                true,
+                &ids,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.accepted.len(), 1);
+        let claimed = store.claim("w", 10, 3_000, 60_000).await.unwrap();
+        let mut done = success(&claimed[0]);
+        done.delete_orphan_user = Some((p.clone(), "erin".into()));
+        assert_eq!(store.complete("w", &[done], 4_000).await.unwrap(), 1);
+        assert!(store.get_desktop(&p, &row.row.id).await.unwrap().is_none());
+        let left = if n == 0 { 1 } else { 0 };
+        assert_eq!(users().await, left, "erin goes with her last desktop only");
+    }
+}
+
+pub async fn renew_and_requeue(store: &dyn Store) {
+    let p = project(store).await;
+    let ids = desktops_in(store, &p, &[DesktopStatus::Active; 3]).await;
+    let j = job(&p, JobType::OperateDesktops, 3_000);
+    store
+        .submit_batch(&j, STOP, false, false, &ids)
+        .await
+        .unwrap();
+    let dead = store.claim("dead", 1, 3_000, 10_000).await.unwrap();
+    let slow = store.claim("slow", 1, 3_000, 10_000).await.unwrap();
+    let alive = store.claim("alive", 1, 3_000, 10_000).await.unwrap();
+    assert_eq!(dead.len() + slow.len() + alive.len(), 3);
+
+    assert_eq!(store.renew_leases("slow", 30_000).await.unwrap(), 1);
+    assert_eq!(store.renew_leases("alive", 30_000).await.unwrap(), 1);
+    assert_eq!(store.renew_leases("nobody", 30_000).await.unwrap(), 0);
+    // At 20,000 only the dead node's lease has expired.
+    let (requeued, exhausted) = store
+        .requeue_orphans("alive", 20_000, false, 5, 80_000)
+        .await
+        .unwrap();
+    assert_eq!((requeued, exhausted.len()), (1, 0));
+    assert_eq!(
+        store
+            .complete("dead", &[success(&dead[0])], 20_500)
+            .await
+            .unwrap(),
+        0,
+        "a lease taken away fences its old owner"
+    );
+    assert_eq!(store.renew_leases("dead", 90_000).await.unwrap(), 0);
+    let again = store.claim("alive", 10, 21_000, 80_000).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].sub_job_id, dead[0].sub_job_id);
+    assert_eq!(again[0].attempt, 2);
+
+    // All foreign: a single node restarting takes every other owner's sub-jobs,
+    // but not its own.
+    let (requeued, _) = store
+        .requeue_orphans("alive", 21_000, true, 5, 80_000)
+        .await
+        .unwrap();
+    assert_eq!(requeued, 1, "only `slow`'s");
+    let subs = sub_status(store, &p, &j.id).await;
+    let waiting: Vec<_> = subs
+        .iter()
+        .filter(|(s, _)| *s == SubJobStatus::Waiting)
+        .collect();
+    assert_eq!(waiting, [&(SubJobStatus::Waiting, 2)]);
+    assert_eq!(
+        subs.iter()
+            .filter(|(s, _)| *s == SubJobStatus::Running)
+            .count(),
+        2
+    );
+}
+
+pub async fn exhausted_attempts(store: &dyn Store) {
+    let p = project(store).await;
+    let rows = [desktop(&p, "x-0")];
+    let job_id = create(store, &p, &rows).await;
+    // Attempts 1 and 2 lose their node; the third time it is returned to fail.
+    for (attempt, now) in [(1, 10_000), (2, 20_000)] {
+        let c = store.claim("gone", 1, now, now + 1_000).await.unwrap();
+        assert_eq!(c[0].attempt, attempt);
+        let (requeued, exhausted) = store
+            .requeue_orphans("keeper", now + 5_000, false, 3, now + 60_000)
+            .await
+            .unwrap();
+        assert_eq!((requeued, exhausted.len()), (1, 0));
+    }
+    let c = store.claim("gone", 1, 30_000, 31_000).await.unwrap();
+    assert_eq!(c[0].attempt, 3);
+    let (requeued, exhausted) = store
+        .requeue_orphans("keeper", 35_000, false, 3, 95_000)
+        .await
+        .unwrap();
+    assert_eq!((requeued, exhausted.len()), (0, 1));
+    assert_eq!(exhausted[0].sub_job_id, c[0].sub_job_id);
+    assert_eq!(exhausted[0].attempt, 3);
+    assert!(exhausted[0].desktop.is_some());
+    assert_eq!(
+        sub_status(store, &p, &job_id).await,
+        [(SubJobStatus::Running, 3)],
+        "held by the keeper until it fails it"
+    );
+    let fail = failure(&exhausted[0], "WKS.00211404", "node lost");
+    assert_eq!(
+        store
+            .complete("gone", std::slice::from_ref(&fail), 36_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.complete("keeper", &[fail], 36_000).await.unwrap(), 1);
+    let j = store.get_job(&p, &job_id).await.unwrap().expect("job");
+    assert_eq!((j.status, j.failed), (JobStatus::Fail, 1));
+    assert_eq!(
+        get(store, &p, &rows[0].id).await.status,
+        DesktopStatus::Error
+    );
+}
