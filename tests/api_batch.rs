@@ -7,8 +7,8 @@
 mod common;
 
 use common::desktops::{
-    JOB_BOUND, act_ok, clear_fault, create, desktop, desktop_sub_jobs, job_id, must_desktop,
-    put_fault, session, state, wait_idle, wait_job_status,
+    JOB_BOUND, act_ok, break_desktops, create, desktop, desktop_sub_jobs, hold_desktops, job_id,
+    must_desktop, session, state, wait_idle,
 };
 use common::{Api, LINUX_IMAGE, Options, Reply, Server, poll};
 use futures::StreamExt as _;
@@ -207,26 +207,12 @@ async fn prepare(api: &Api, by_from: &BTreeMap<String, Vec<String>>) {
             .map(|v| v.iter().map(String::as_str).collect())
             .unwrap_or_default()
     };
-    let shutoff = ids("SHUTOFF");
-    let hibernated = ids("HIBERNATED");
-    let broken = ids("ERROR");
-    for id in &broken {
-        let fault = json!({"fail_next": 1, "ops": ["rebuild"], "error_code": "SIM.BROKEN",
-            "error_msg": "simulated disk failure"});
-        put_fault(api, id, &fault).await;
-    }
-    let rebuild = json!({"desktop_ids": broken, "image_type": "gold", "image_id": LINUX_IMAGE});
-    let r = api.post("desktops/rebuild", &rebuild).await;
-    let broken_job = job_id(&r, 200);
-    let (_, _, failed) = tokio::join!(
+    let (shutoff, hibernated, broken) = (ids("SHUTOFF"), ids("HIBERNATED"), ids("ERROR"));
+    tokio::join!(
         act_ok(api, &shutoff, "os-stop", Some("HARD")),
         act_ok(api, &hibernated, "os-hibernate", None),
-        wait_job_status(api, &broken_job, "FAIL"),
+        break_desktops(api, &broken),
     );
-    assert_eq!(failed["job_error_code"], "SIM.BROKEN", "{failed}");
-    for id in &broken {
-        clear_fault(api, id).await;
-    }
     for id in ids("ACTIVE CONNECTED") {
         session(api, id, "CONNECTED").await;
     }
@@ -234,12 +220,8 @@ async fn prepare(api: &Api, by_from: &BTreeMap<String, Vec<String>>) {
         session(api, id, "CONNECTED").await;
         session(api, id, "DISCONNECTED").await;
     }
-    // Busy: a rebuild that waits an hour of simulated time (the clock is never advanced here).
-    let busy = ids("busy");
-    let body = json!({"desktop_ids": busy, "image_type": "gold", "image_id": LINUX_IMAGE,
-        "delay_time": 60});
-    let r = api.post("desktops/rebuild", &body).await;
-    job_id(&r, 200);
+    // The clock is never advanced here, so these stay busy.
+    hold_desktops(api, &ids("busy")).await;
 }
 
 /// The state a desktop must show for a `from` cell.

@@ -132,7 +132,7 @@ async fn batch_refusals_are_per_desktop_or_whole() {
 
 #[tokio::test]
 async fn logoff_ends_sessions_with_a_message_and_skips_idle_desktops() {
-    let server = Server::start(Options::default().sim_ms("LOGOFF", 200)).await;
+    let server = Server::start(Options::default().sim_ms("LOGOFF", 400)).await;
     let api = server.api();
     let body = create_body(
         &["lo-c", "lo-d", "lo-i"],

@@ -111,14 +111,17 @@ fn cases(ids: &[String]) -> Vec<Case> {
         bad("desktops/rebuild", rebuild(json!({"delay_time": "ten"})), "delay_time"),
         bad("desktops/rebuild", rebuild(json!({"message": "x".repeat(401)})), "message"),
         bad("desktops/rebuild", rebuild(json!({"os_type": "Linux"})), "os_type"),
+        bad("desktops/rebuild", rebuild(json!({"desktop_ids": [a, a]})), a),
         // POST /desktops/logoff: an absent list is refused, never "every desktop".
         bad("desktops/logoff", json!({}), "desktop_ids"),
         bad("desktops/logoff", json!({"desktop_ids": null, "message": "bye"}), "desktop_ids"),
         bad("desktops/logoff", json!({"desktop_ids": [a], "message": 7}), "message"),
+        bad("desktops/logoff", json!({"desktop_ids": [a, a]}), a),
         // POST /desktops/batch-delete
         bad("desktops/batch-delete", json!({"desktop_ids": [a], "delete_users": "yes"}), "delete_users"),
         bad("desktops/batch-delete", json!({"desktop_ids": [a], "is_force_delete": 1}), "is_force_delete"),
         bad("desktops/batch-delete", json!({"desktop_ids": []}), "desktop_ids"),
+        bad("desktops/batch-delete", json!({"desktop_ids": [a, a]}), a),
         post("desktops/batch-delete", &json!({"desktop_ids": [UNKNOWN_DESKTOP]}), 404, "WKS.00010404"),
         // POST /desktops
         post("desktops", &create(json!({"image_id": unknown_image})), 400, "WKS.00211105"),
@@ -276,4 +279,61 @@ async fn non_json_content_type_is_415() {
     let r = api.send(call, resign).await;
     let msg = r.expect_error(415, "WKS.00000415");
     assert!(msg.contains("text/plain"), "{msg}");
+}
+
+#[tokio::test]
+async fn configured_limits_apply() {
+    let server = Server::start(
+        Options::default()
+            .set("DESKPLANE_LIMITS__MAX_BATCH_IDS", "3")
+            .set("DESKPLANE_LIMITS__MAX_CREATE", "2")
+            .set("DESKPLANE_LIMITS__MAX_BODY_BYTES", "4096")
+            .set("DESKPLANE_LIMITS__MAX_PAGE", "10"),
+    )
+    .await;
+    let api = server.api();
+    let ids = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+            .collect()
+    };
+    let r = api
+        .post(
+            "desktops/action",
+            &json!({"desktop_ids": ids(4), "op_type": "os-stop"}),
+        )
+        .await;
+    let msg = r.expect_error(400, "WKS.00211104");
+    assert!(msg.contains("at most 3"), "{msg}");
+    let r = api
+        .post(
+            "desktops/action",
+            &json!({"desktop_ids": ids(3), "op_type": "os-stop"}),
+        )
+        .await;
+    r.expect_error(404, "WKS.00010404");
+
+    let body = common::desktops::create_body(&["lim-1", "lim-2", "lim-3"], &[], &json!({}));
+    let msg = api
+        .post("desktops", &body)
+        .await
+        .expect_error(400, "WKS.00211102");
+    assert!(msg.contains("1 to 2"), "{msg}");
+    // (The helpers page sub-jobs 1000 at a time: too many for this server.)
+    let body = common::desktops::create_body(&["lim-1", "lim-2"], &[], &json!({}));
+    let job = common::desktops::submit_create(&api, &body).await;
+    common::desktops::wait_job_status(&api, &job, "SUCCESS").await;
+
+    let big = json!({"desktop_ids": ["x".repeat(5000)], "op_type": "os-stop"});
+    let msg = api
+        .post("desktops/action", &big)
+        .await
+        .expect_error(413, "APIGW.0201");
+    assert!(msg.contains("4096"), "{msg}");
+
+    let r = api.get("desktops", &q(&[("limit", "11")])).await;
+    let msg = r.expect_error(400, "WKS.00211102");
+    assert!(msg.contains("limit"), "{msg}");
+    let r = api.get("desktops", &q(&[("limit", "10")])).await;
+    assert_eq!(r.expect(200)["total_count"], 2);
 }

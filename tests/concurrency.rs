@@ -60,7 +60,8 @@ async fn sample(api: &Api, status: &str) {
     }
 }
 
-async fn fire(api: Api, ids: Vec<String>, seed: u64) -> Fired {
+async fn fire(api: Api, ids: Vec<String>, seed: u64, db_path: std::path::PathBuf) -> Fired {
+    let pool = db::open(&db_path).await;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
     let mut fired = Fired::default();
     for _ in 0..ROUNDS {
@@ -97,8 +98,14 @@ async fn fire(api: Api, ids: Vec<String>, seed: u64) -> Fired {
         }
         sample(&api, "RUNNING").await;
         sample(&api, "WAITING").await;
-        fired.samples += 2;
+        let doubled = db::desktops_with_two_unfinished(&pool).await;
+        assert!(
+            doubled.is_empty(),
+            "desktops with two unfinished sub-jobs: {doubled:?}"
+        );
+        fired.samples += 3;
     }
+    pool.close().await;
     fired
 }
 
@@ -143,8 +150,8 @@ async fn overlapping_batches_never_run_two_operations_on_one_desktop() {
     }
 
     let (a, b) = tokio::join!(
-        fire(api.clone(), ids.clone(), 1),
-        fire(api2.clone(), ids.clone(), 2)
+        fire(api.clone(), ids.clone(), 1, server.db_path()),
+        fire(api2.clone(), ids.clone(), 2, server.db_path())
     );
     eprintln!(
         "concurrency: client A {} jobs, {} sub-jobs, {} refusals; client B {} jobs, {} sub-jobs, {} refusals; {} snapshots",

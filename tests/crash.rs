@@ -47,18 +47,22 @@ async fn count(api: &Api, status: &str) -> u64 {
     r.expect(200)["total_count"].as_u64().unwrap_or_default()
 }
 
-/// Waits until some, but not all, sub-jobs have succeeded.
+/// Waits until some, but not all, sub-jobs have succeeded and the next ones run. The
+/// creates run in waves of 50 that end together; right after a wave is recorded nothing
+/// may be RUNNING for a moment, so this also waits for the next wave to be claimed: it
+/// then runs for 200 ms, ample time for the caller to interrupt it.
 async fn wait_midway(api: &Api) -> u64 {
     let done = poll(
-        "some sub-jobs to finish",
+        "some sub-jobs to finish and more to run",
         JOB_BOUND,
         api.logs(),
         async || {
-            let n = count(api, "SUCCESS").await;
-            if n > 0 {
-                Ok(n)
+            let done = count(api, "SUCCESS").await;
+            let running = count(api, "RUNNING").await;
+            if done > 0 && running > 0 {
+                Ok(done)
             } else {
-                Err(format!("{n} done"))
+                Err(format!("{done} done, {running} running"))
             }
         },
     )

@@ -205,17 +205,26 @@ impl Engine {
                         () = token.cancelled() => None,
                     };
                     engine.lock_running().remove(&id);
+                    // Free the slot before reporting: the wake that follows the
+                    // recorded result must find it free.
+                    drop(permit);
                     if let Some(d) = done {
                         let _ = tx.send(d);
                     }
-                    drop(permit);
                 });
             }
             if got > 0 && got == free {
                 tokio::task::yield_now().await;
                 continue;
             }
-            let idle = self.idle_wait().await;
+            let idle = if free == 0 {
+                // Every slot is taken: only a finished sub-job makes room, and its
+                // recorded result wakes us. Waiting for the next due sub-job instead
+                // would spin (it is already due) while the slots stay full.
+                Duration::from_millis(cfg.poll_ms)
+            } else {
+                self.idle_wait().await
+            };
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = self.inner.wake.notified() => {}

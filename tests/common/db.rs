@@ -68,6 +68,21 @@ pub async fn sub_jobs(pool: &Pool) -> Vec<SubJob> {
         .collect()
 }
 
+/// Desktops that have more than one unfinished (WAITING or RUNNING) sub-job right now;
+/// one statement, so one consistent snapshot.
+pub async fn desktops_with_two_unfinished(pool: &Pool) -> Vec<(String, i64)> {
+    sqlx::query(
+        "SELECT desktop_id, COUNT(*) FROM sub_jobs WHERE status IN ('WAITING', 'RUNNING') \
+         GROUP BY desktop_id HAVING COUNT(*) > 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("sub_jobs can be read")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
 /// Sub-jobs per status.
 pub async fn sub_job_counts(pool: &Pool) -> BTreeMap<String, i64> {
     count_by(

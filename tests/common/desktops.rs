@@ -358,8 +358,8 @@ pub async fn break_desktops(api: &Api, ids: &[&str]) {
     }
 }
 
-/// Makes desktops busy: a rebuild waiting `delay_time` of simulated time (the tests that
-/// use this never advance the clock far enough). Returns the rebuild's job id.
+/// Makes desktops busy: a rebuild waiting its `delay_time`, 600 minutes of simulated time
+/// (until a test advances the clock). Returns the rebuild's job id.
 pub async fn hold_desktops(api: &Api, ids: &[&str]) -> String {
     let body = json!({"desktop_ids": ids, "image_type": "gold", "image_id": LINUX_IMAGE,
         "delay_time": 600});
@@ -370,6 +370,7 @@ pub async fn hold_desktops(api: &Api, ids: &[&str]) -> String {
     job
 }
 
+/// The per-desktop reasons of a whole refusal (`error_detail`, JSON text).
 pub fn error_detail(r: &Reply) -> Vec<Value> {
     serde_json::from_str(r.body["error_detail"].as_str().unwrap_or_default())
         .unwrap_or_else(|e| panic!("error_detail is not a JSON list ({e}): {}", r.text))
