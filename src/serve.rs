@@ -280,3 +280,24 @@ async fn wait_for_signal() {
         let _ = ctrl_c.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn database_passwords_stay_out_of_logs() {
+        assert_eq!(
+            redact_password("postgres://app:s3cr%40t@db:5432/deskplane"),
+            "postgres://app:***@db:5432/deskplane"
+        );
+        assert_eq!(
+            redact_password("postgres://app@db/deskplane"),
+            "postgres://app@db/deskplane"
+        );
+        assert_eq!(
+            redact_password("sqlite://deskplane.db"),
+            "sqlite://deskplane.db"
+        );
+    }
+}

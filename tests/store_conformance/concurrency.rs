@@ -8,6 +8,7 @@ use deskplane::domain::desktop::{DesktopStatus, PowerMode, TaskStatus};
 use deskplane::domain::job::{JobStatus, JobType};
 use deskplane::domain::machine::{Operation, Refusal};
 use deskplane::store::{BatchRefusal, Completion, NewDesktop, SubJobFilter};
+use sqlx::Connection;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -250,4 +251,24 @@ async fn two_nodes_recover_each_orphan_once() {
         all.iter()
             .all(|s| s.attempt == 2 && s.status.as_str() == "WAITING")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_migrate_once() {
+    let Some(db) = postgres().await else {
+        return;
+    };
+    let (a, b, c) = tokio::join!(db.open(), db.open(), db.open());
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let (rows, versions, ok): (i64, i64, bool) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT version), bool_and(success) FROM _sqlx_migrations",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(rows >= 1 && ok, "migrations applied");
+    assert_eq!(rows, versions, "each migration applied once");
+    for s in [a, b, c] {
+        assert!(s.ping().await.is_ok());
+    }
 }

@@ -33,7 +33,8 @@ use super::{
 };
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::machine::Operation;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -51,25 +52,29 @@ impl PostgresStore {
         max_connections: u32,
         statement_timeout: Duration,
     ) -> StoreResult<Self> {
+        let base = PgConnectOptions::from_str(url)?.application_name("deskplane");
+        // Migrations run on their own connection without a statement timeout:
+        // waiting for another node's migration (sqlx holds an advisory lock, so
+        // nodes starting together apply each migration once) or building an
+        // index on a large table may rightly take longer than any request.
+        let mut conn =
+            PgConnection::connect_with(&base.clone().options([("statement_timeout", "0")])).await?;
+        sqlx::migrate!("migrations/postgres").run(&mut conn).await?;
+        conn.close().await?;
         let timeout_ms = statement_timeout.as_millis().to_string();
         // Custom plans: batch statements bind arrays whose length (1 or 1,000)
         // decides the right plan; a cached generic plan guesses and, for a
         // join against UNNEST, re-reads the arrays once per row (measured: a
         // 500-row completion took 560 ms generic, 30 ms custom).
-        let opts = PgConnectOptions::from_str(url)?
-            .application_name("deskplane")
-            .options([
-                ("statement_timeout", timeout_ms.as_str()),
-                ("plan_cache_mode", "force_custom_plan"),
-            ]);
+        let opts = base.options([
+            ("statement_timeout", timeout_ms.as_str()),
+            ("plan_cache_mode", "force_custom_plan"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
             .await?;
-        // sqlx holds a PostgreSQL advisory lock while migrating, so nodes that
-        // start together apply each migration once and the others wait.
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
 

@@ -147,8 +147,13 @@ pub(super) async fn lock_desktops(
 /// desktops this transaction assigns to them; one deleted while we waited for
 /// the lock is simply inserted again.
 async fn insert_missing_users(tx: &mut PgConnection, users: &[UserRow]) -> StoreResult<()> {
-    let col = |f: fn(&UserRow) -> &String| users.iter().map(f).collect::<Vec<_>>();
-    let opt = |f: fn(&UserRow) -> &Option<String>| users.iter().map(f).collect::<Vec<_>>();
+    // Inserted in one order by every node: two creates adding the same new
+    // users wait for each other on the unique index instead of deadlocking.
+    let mut sorted: Vec<&UserRow> = users.iter().collect();
+    sorted.sort_by(|a, b| (&a.project_id, &a.user_name).cmp(&(&b.project_id, &b.user_name)));
+    let users = sorted;
+    let col = |f: fn(&UserRow) -> &String| users.iter().map(|u| f(u)).collect::<Vec<_>>();
+    let opt = |f: fn(&UserRow) -> &Option<String>| users.iter().map(|u| f(u)).collect::<Vec<_>>();
     sqlx::query(
         "SELECT 1 FROM users u JOIN UNNEST($1::text[], $2::text[]) AS v(p, n) \
          ON u.project_id = v.p AND u.user_name = v.n ORDER BY u.id FOR SHARE OF u",
