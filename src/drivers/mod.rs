@@ -147,6 +147,14 @@ pub trait ComputeDriver: Send + Sync + 'static {
     async fn inventory(&self) -> Option<Inventory> {
         None
     }
+    /// Whether the store's `login_status` is the truth about user sessions on
+    /// this driver's machines. The simulator's is (sessions are set through
+    /// `/sim/v1`), so a logoff with nobody in session skips the machine. A real
+    /// guest's sessions are invisible to the control plane: its logoff always
+    /// reaches the guest.
+    fn tracks_sessions(&self) -> bool {
+        false
+    }
     /// Wait `d` on the driver's clock (the simulator's clock may run faster).
     async fn wait(&self, d: Duration) {
         tokio::time::sleep(d).await;

@@ -241,6 +241,10 @@ impl ComputeDriver for SimDriver {
         "sim"
     }
 
+    fn tracks_sessions(&self) -> bool {
+        true
+    }
+
     async fn create(&self, spec: &MachineSpec) -> Result<Placement, DriverError> {
         self.run(&spec.desktop_id, "create", self.cfg.create_ms, false)
             .await?;

@@ -26,11 +26,17 @@ pub async fn once(
     store: &dyn Store,
     driver: &dyn ComputeDriver,
 ) -> Result<u64, crate::store::StoreError> {
+    // The store is read before the driver is asked. The other way round, an
+    // operation that ends between the two reads (an os-stop settling SHUTOFF)
+    // would be judged by the older inventory (still running) and undone. This
+    // way such a desktop's status no longer matches the one read here, and the
+    // guarded update (`WHERE status = from AND idle`) leaves it alone.
+    let idle = store.placed_idle_desktops().await?;
     let Some(inv) = driver.inventory().await else {
         return Ok(0);
     };
     let mut changes = Vec::new();
-    for (id, host, status) in store.placed_idle_desktops().await? {
+    for (id, host, status) in idle {
         let observed = inv.machines.get(&id).copied();
         if observed.is_none() && !inv.complete_hosts.contains(&host) {
             continue; // host unreachable: no verdict

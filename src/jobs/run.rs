@@ -119,8 +119,9 @@ async fn apply(
             done.new_image = Some((image.id.clone(), image.image_type.clone()));
             Ok(())
         }
-        // Nobody in session: nothing to do, and no guest to bother.
-        Operation::Logoff if !c.prev_login.has_session() => Ok(()),
+        // Nobody in session: nothing to do, and no guest to bother. Only a
+        // driver whose sessions the store tracks can know that.
+        Operation::Logoff if driver.tracks_sessions() && !c.prev_login.has_session() => Ok(()),
         Operation::Logoff => driver.logoff(m, params.message.as_deref()).await,
         Operation::Delete => {
             driver.delete(m).await?;
