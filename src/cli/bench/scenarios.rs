@@ -1,0 +1,270 @@
+//! The four scenarios. Each adds its rows; sizes and waits are bounded by the arguments.
+
+use super::api::{self, Op};
+use super::report::{self, Row};
+use super::{Args, Target};
+use anyhow::bail;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Acceptance latency of create requests and batch actions (100 and 1,000 desktops): each
+/// request is timed from send to answer, then its job is awaited untimed so every request
+/// meets an idle engine. Returns desktops for the `get` scenario.
+pub async fn accept(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<Vec<String>> {
+    let reps = args.reps.max(1);
+    let mut sets = Vec::new();
+    for size in [100usize, 1000] {
+        let mut samples = Vec::with_capacity(reps);
+        let mut last_job = String::new();
+        for rep in 0..reps {
+            let a = api::create(&t.client, &format!("c{size}r{rep}x"), size).await?;
+            samples.push(a.latency);
+            settle(t, &a.job_id).await?;
+            last_job = a.job_id;
+        }
+        let param = format!("create {size} desktops");
+        rows.push(Row::latency(
+            "accept",
+            param,
+            &samples,
+            goal_ms(size),
+            t.peak_rss(),
+        ));
+        // The desktops of the last request are idle and ACTIVE: the action case of this size.
+        sets.push(api::job_desktops(&t.client, &last_job).await?);
+    }
+    for batch in &sets {
+        let mut samples = Vec::with_capacity(reps);
+        let mut refused = 0;
+        for rep in 0..reps {
+            // Alternate so every request finds its desktops in a state it applies to.
+            let op = if rep % 2 == 0 { Op::Stop } else { Op::Start };
+            let a = api::batch(&t.client, op, batch).await?;
+            samples.push(a.latency);
+            refused += a.refused;
+            settle(t, &a.job_id).await?;
+        }
+        let param = format!("action os-stop/os-start, {} desktops", batch.len());
+        let row = Row::latency(
+            "accept",
+            param,
+            &samples,
+            goal_ms(batch.len()),
+            t.peak_rss(),
+        );
+        rows.push(row.noting(&refusals(refused, 0)));
+    }
+    let ids = sets.pop().unwrap_or_default();
+    Ok(ids)
+}
+
+/// The acceptance targets: 10 ms for 100 desktops, 50 ms for 1,000.
+fn goal_ms(desktops: usize) -> f64 {
+    if desktops <= 100 { 10.0 } else { 50.0 }
+}
+
+/// Engine throughput: desktops created, stopped and started, each phase timed from the first
+/// submission to the last job done (submission overlaps execution, as in real use).
+pub async fn engine(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let ids = create_many(t, args, "engine", "e", args.engine_desktops, rows).await?;
+    for op in [Op::Stop, Op::Start] {
+        let (elapsed, note) = phase(t, args, op, &ids).await?;
+        let param = format!("{} {} desktops", op.label(), ids.len());
+        let row = Row::rate(
+            "engine",
+            param,
+            ids.len(),
+            elapsed,
+            Some(5000.0),
+            t.peak_rss(),
+        );
+        rows.push(row.noting(&note));
+    }
+    Ok(())
+}
+
+/// The full cycle of issue 3: N desktops created, then stop → start → reboot → rebuild,
+/// each phase over all desktops before the next.
+pub async fn cycle(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let ids = create_many(t, args, "cycle", "y", args.desktops, rows).await?;
+    let started = Instant::now();
+    let mut notes = Vec::new();
+    for op in [Op::Stop, Op::Start, Op::Reboot, Op::Rebuild] {
+        let (elapsed, note) = phase(t, args, op, &ids).await?;
+        let param = format!("{} {} desktops", op.label(), ids.len());
+        let row = Row::rate("cycle", param, ids.len(), elapsed, None, t.peak_rss());
+        if !note.is_empty() {
+            notes.push(format!("{}: {note}", op.label()));
+        }
+        rows.push(row.noting(&note));
+    }
+    let param = format!("stop→start→reboot→rebuild, {} desktops", ids.len());
+    let ops = ids.len() * 4;
+    let row = Row::rate(
+        "cycle",
+        param,
+        ops,
+        started.elapsed(),
+        Some(5000.0),
+        t.peak_rss(),
+    );
+    rows.push(row.noting(&notes.join("; ")));
+    Ok(())
+}
+
+/// `GET /desktops/{id}` from `--concurrency` tasks for `--get-secs`, after one second of warm-up.
+pub async fn get(
+    t: &Target,
+    args: &Args,
+    ids: &[String],
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let ids = if ids.is_empty() {
+        api::some_desktops(&t.client, Instant::now() + t.timeout).await?
+    } else {
+        ids.to_vec()
+    };
+    let project = t.client.project_id().to_owned();
+    let paths: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .map(|id| format!("/v2/{project}/desktops/{id}"))
+            .collect(),
+    );
+    let measure_from = Instant::now() + Duration::from_secs(1);
+    let until = measure_from + Duration::from_secs(args.get_secs.max(1));
+    let mut tasks = Vec::with_capacity(args.concurrency.max(1));
+    for n in 0..args.concurrency.max(1) {
+        let client = t.client.clone();
+        let paths = paths.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut errors = 0usize;
+            let mut i = n;
+            while Instant::now() < until {
+                let path = &paths[i % paths.len()];
+                i += 1;
+                let sent = Instant::now();
+                let ok = client.get(path, &[]).await.is_ok_and(|r| r.status == 200);
+                let done = Instant::now();
+                if sent >= measure_from && done <= until {
+                    if ok {
+                        samples.push(done - sent);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (samples, errors)
+        }));
+    }
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (s, e) = task.await?;
+        samples.extend(s);
+        errors += e;
+    }
+    if samples.is_empty() {
+        bail!("no GET succeeded ({errors} failed)");
+    }
+    let window = until - measure_from;
+    let param = format!("GET /desktops/{{id}}, {} tasks", args.concurrency.max(1));
+    let mut row = Row::rate(
+        "get",
+        param,
+        samples.len(),
+        window,
+        Some(10_000.0),
+        t.peak_rss(),
+    );
+    row.median_ms = report::percentile_ms(&samples, 50.0);
+    row.p95_ms = report::percentile_ms(&samples, 95.0);
+    rows.push(row.noting(&if errors > 0 {
+        format!("{errors} failed")
+    } else {
+        String::new()
+    }));
+    Ok(())
+}
+
+/// Create `n` desktops in requests of `--batch`, timed as a phase; returns their ids.
+async fn create_many(
+    t: &Target,
+    args: &Args,
+    scenario: &'static str,
+    prefix: &str,
+    n: usize,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<Vec<String>> {
+    let batch = args.batch.max(1);
+    let started = Instant::now();
+    let deadline = started + t.timeout;
+    let mut jobs = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let size = left.min(batch);
+        let a = api::create(&t.client, &format!("{prefix}{}x", jobs.len()), size).await?;
+        jobs.push(a.job_id);
+        left -= size;
+    }
+    let failed = api::wait_all(&t.client, &jobs, deadline).await?;
+    let elapsed = started.elapsed();
+    let param = format!("create {n} desktops ({} requests)", jobs.len());
+    let row = Row::rate(scenario, param, n, elapsed, Some(5000.0), t.peak_rss());
+    rows.push(row.noting(&refusals(0, failed.len())));
+    if let Some(reason) = failed.first() {
+        bail!("{} create jobs failed; first: {reason}", failed.len());
+    }
+    let mut ids = Vec::with_capacity(n);
+    for job in &jobs {
+        ids.extend(api::job_desktops(&t.client, job).await?);
+    }
+    Ok(ids)
+}
+
+/// Apply `op` to every desktop in requests of `--batch`; time to the last job's end.
+async fn phase(
+    t: &Target,
+    args: &Args,
+    op: Op,
+    ids: &[String],
+) -> anyhow::Result<(Duration, String)> {
+    let started = Instant::now();
+    let deadline = started + t.timeout;
+    let mut jobs = Vec::new();
+    let mut refused = 0;
+    for chunk in ids.chunks(args.batch.max(1)) {
+        let a = api::batch(&t.client, op, chunk).await?;
+        refused += a.refused;
+        jobs.push(a.job_id);
+    }
+    let failed = api::wait_all(&t.client, &jobs, deadline).await?;
+    let elapsed = started.elapsed();
+    let mut note = refusals(refused, failed.len());
+    if let Some(first) = failed.first() {
+        note.push_str(&format!(" (first: {first})"));
+    }
+    Ok((elapsed, note))
+}
+
+/// Wait (untimed) for a job of the `accept` scenario; it must succeed.
+async fn settle(t: &Target, job_id: &str) -> anyhow::Result<()> {
+    let end = api::wait_job(&t.client, job_id, Instant::now() + t.timeout).await?;
+    if end.status != "SUCCESS" {
+        bail!(
+            "job {job_id} ended {}: {}",
+            end.status,
+            end.fail_reason.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn refusals(refused: usize, failed_jobs: usize) -> String {
+    match (refused, failed_jobs) {
+        (0, 0) => String::new(),
+        (r, 0) => format!("{r} desktops refused"),
+        (0, f) => format!("{f} jobs failed"),
+        (r, f) => format!("{r} desktops refused, {f} jobs failed"),
+    }
+}
