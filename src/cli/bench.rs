@@ -112,6 +112,11 @@ impl Target {
     fn peak_rss(&self) -> Option<u64> {
         self.spawned.as_ref().and_then(Spawned::peak_rss_kib)
     }
+
+    /// The server's CPU seconds so far, when this bench spawned it.
+    fn cpu_secs(&self) -> Option<f64> {
+        self.spawned.as_ref().and_then(Spawned::cpu_secs)
+    }
 }
 
 /// Run the benchmarks and print the table.

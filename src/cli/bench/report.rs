@@ -40,6 +40,9 @@ pub struct Row {
     pub rate: Option<f64>,
     /// Server peak RSS (KiB) when the row was taken, if the bench spawned the server.
     pub peak_rss_kib: Option<u64>,
+    /// Server CPU time per operation or request (µs), if the bench spawned the server: a
+    /// figure that, unlike the rate, does not depend on what else the machine is running.
+    pub cpu_us_per_op: Option<f64>,
     /// The target, if the issues set one.
     pub target: Option<Goal>,
     /// Whether it was met.
@@ -65,6 +68,7 @@ impl Row {
             p95_ms: percentile_ms(samples, 95.0),
             rate: None,
             peak_rss_kib: rss,
+            cpu_us_per_op: None,
             target: Some(Goal::MedianBelowMs(target_ms)),
             met: median.map(|m| m < target_ms),
             note: format!("{} requests", samples.len()),
@@ -89,6 +93,7 @@ impl Row {
             p95_ms: None,
             rate,
             peak_rss_kib: rss,
+            cpu_us_per_op: None,
             target: target.map(Goal::RateAtLeast),
             met: target.and_then(|t| rate.map(|r| r >= t)),
             note: format!("{ops} in {secs:.2} s"),
@@ -105,10 +110,18 @@ impl Row {
             p95_ms: None,
             rate: None,
             peak_rss_kib: peak_kib,
+            cpu_us_per_op: None,
             target: Some(Goal::RssBelowMib(limit)),
             met: peak_kib.map(|k| kib_to_mib(k) < limit),
             note: String::new(),
         }
+    }
+
+    /// Records the server CPU seconds `cpu` spent on `ops` operations.
+    #[must_use]
+    pub fn with_cpu(mut self, cpu: Option<f64>, ops: usize) -> Self {
+        self.cpu_us_per_op = cpu.filter(|_| ops > 0).map(|c| c * 1e6 / ops as f64);
+        self
     }
 
     /// Appends to the note.
@@ -148,11 +161,12 @@ pub fn print_table(rows: &[Row]) {
         "p95",
         "rate /s",
         "server RSS",
+        "CPU/op",
         "target",
         "met",
         "note",
     ];
-    let cells: Vec<[String; 9]> = rows
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             [
@@ -163,6 +177,7 @@ pub fn print_table(rows: &[Row]) {
                 r.rate.map_or_else(dash, |v| format!("{v:.0}")),
                 r.peak_rss_kib
                     .map_or_else(dash, |k| format!("{:.0} MiB", kib_to_mib(k))),
+                r.cpu_us_per_op.map_or_else(dash, |c| format!("{c:.0} µs")),
                 r.target.map_or_else(dash, Goal::describe),
                 r.met
                     .map_or_else(dash, |m| if m { "yes" } else { "NO" }.to_owned()),

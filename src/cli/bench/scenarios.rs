@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 pub async fn accept(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<Vec<String>> {
     let reps = args.reps.max(1);
     let mut sets = Vec::new();
-    for size in [100usize, 1000] {
+    for (size, prefix) in [(100usize, "a"), (1000, "b")] {
         let mut samples = Vec::with_capacity(reps);
         let mut last_job = String::new();
         for rep in 0..reps {
-            let a = api::create(&t.client, &format!("c{size}r{rep}x"), size).await?;
+            // Short prefixes leave the server 12 random characters per name: no collisions.
+            let a = api::create(&t.client, &format!("{prefix}{rep}"), size).await?;
             samples.push(a.latency);
             settle(t, &a.job_id).await?;
             last_job = a.job_id;
@@ -68,17 +69,9 @@ fn goal_ms(desktops: usize) -> f64 {
 pub async fn engine(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let ids = create_many(t, args, "engine", "e", args.engine_desktops, rows).await?;
     for op in [Op::Stop, Op::Start] {
-        let (elapsed, note) = phase(t, args, op, &ids).await?;
+        let p = phase(t, args, op, &ids).await?;
         let param = format!("{} {} desktops", op.label(), ids.len());
-        let row = Row::rate(
-            "engine",
-            param,
-            ids.len(),
-            elapsed,
-            Some(5000.0),
-            t.peak_rss(),
-        );
-        rows.push(row.noting(&note));
+        rows.push(p.row(t, "engine", param, ids.len(), Some(5000.0)));
     }
     Ok(())
 }
@@ -87,28 +80,23 @@ pub async fn engine(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Res
 /// each phase over all desktops before the next.
 pub async fn cycle(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let ids = create_many(t, args, "cycle", "y", args.desktops, rows).await?;
-    let started = Instant::now();
-    let mut notes = Vec::new();
+    let mut all = Phase {
+        elapsed: Duration::ZERO,
+        cpu: Some(0.0),
+        note: String::new(),
+    };
     for op in [Op::Stop, Op::Start, Op::Reboot, Op::Rebuild] {
-        let (elapsed, note) = phase(t, args, op, &ids).await?;
-        let param = format!("{} {} desktops", op.label(), ids.len());
-        let row = Row::rate("cycle", param, ids.len(), elapsed, None, t.peak_rss());
-        if !note.is_empty() {
-            notes.push(format!("{}: {note}", op.label()));
+        let p = phase(t, args, op, &ids).await?;
+        all.elapsed += p.elapsed;
+        all.cpu = all.cpu.zip(p.cpu).map(|(a, b)| a + b);
+        if !p.note.is_empty() {
+            all.note.push_str(&format!("{}: {}; ", op.label(), p.note));
         }
-        rows.push(row.noting(&note));
+        let param = format!("{} {} desktops", op.label(), ids.len());
+        rows.push(p.row(t, "cycle", param, ids.len(), None));
     }
     let param = format!("stop→start→reboot→rebuild, {} desktops", ids.len());
-    let ops = ids.len() * 4;
-    let row = Row::rate(
-        "cycle",
-        param,
-        ops,
-        started.elapsed(),
-        Some(5000.0),
-        t.peak_rss(),
-    );
-    rows.push(row.noting(&notes.join("; ")));
+    rows.push(all.row(t, "cycle", param, ids.len() * 4, Some(5000.0)));
     Ok(())
 }
 
@@ -157,6 +145,10 @@ pub async fn get(
             (samples, errors)
         }));
     }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_from = t.cpu_secs();
+    tokio::time::sleep_until(until.into()).await;
+    let cpu = cpu_from.zip(t.cpu_secs()).map(|(a, b)| b - a);
     let mut samples = Vec::new();
     let mut errors = 0;
     for task in tasks {
@@ -176,7 +168,8 @@ pub async fn get(
         window,
         Some(10_000.0),
         t.peak_rss(),
-    );
+    )
+    .with_cpu(cpu, samples.len());
     row.median_ms = report::percentile_ms(&samples, 50.0);
     row.p95_ms = report::percentile_ms(&samples, 95.0);
     rows.push(row.noting(&if errors > 0 {
@@ -196,22 +189,19 @@ async fn create_many(
     n: usize,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<Vec<String>> {
-    let batch = args.batch.max(1);
-    let started = Instant::now();
-    let deadline = started + t.timeout;
+    let clock = Clock::start(t);
     let mut jobs = Vec::new();
     let mut left = n;
     while left > 0 {
-        let size = left.min(batch);
-        let a = api::create(&t.client, &format!("{prefix}{}x", jobs.len()), size).await?;
+        let size = left.min(args.batch.max(1));
+        let a = api::create(&t.client, &format!("{prefix}{}", jobs.len()), size).await?;
         jobs.push(a.job_id);
         left -= size;
     }
-    let failed = api::wait_all(&t.client, &jobs, deadline).await?;
-    let elapsed = started.elapsed();
+    let failed = api::wait_all(&t.client, &jobs, clock.deadline).await?;
+    let p = clock.stop(t, refusals(0, failed.len()));
     let param = format!("create {n} desktops ({} requests)", jobs.len());
-    let row = Row::rate(scenario, param, n, elapsed, Some(5000.0), t.peak_rss());
-    rows.push(row.noting(&refusals(0, failed.len())));
+    rows.push(p.row(t, scenario, param, n, Some(5000.0)));
     if let Some(reason) = failed.first() {
         bail!("{} create jobs failed; first: {reason}", failed.len());
     }
@@ -223,14 +213,8 @@ async fn create_many(
 }
 
 /// Apply `op` to every desktop in requests of `--batch`; time to the last job's end.
-async fn phase(
-    t: &Target,
-    args: &Args,
-    op: Op,
-    ids: &[String],
-) -> anyhow::Result<(Duration, String)> {
-    let started = Instant::now();
-    let deadline = started + t.timeout;
+async fn phase(t: &Target, args: &Args, op: Op, ids: &[String]) -> anyhow::Result<Phase> {
+    let clock = Clock::start(t);
     let mut jobs = Vec::new();
     let mut refused = 0;
     for chunk in ids.chunks(args.batch.max(1)) {
@@ -238,13 +222,60 @@ async fn phase(
         refused += a.refused;
         jobs.push(a.job_id);
     }
-    let failed = api::wait_all(&t.client, &jobs, deadline).await?;
-    let elapsed = started.elapsed();
+    let failed = api::wait_all(&t.client, &jobs, clock.deadline).await?;
     let mut note = refusals(refused, failed.len());
     if let Some(first) = failed.first() {
         note.push_str(&format!(" (first: {first})"));
     }
-    Ok((elapsed, note))
+    Ok(clock.stop(t, note))
+}
+
+/// The start of a timed phase: wall clock and server CPU.
+struct Clock {
+    started: Instant,
+    deadline: Instant,
+    cpu: Option<f64>,
+}
+
+impl Clock {
+    fn start(t: &Target) -> Self {
+        let started = Instant::now();
+        Self {
+            started,
+            deadline: started + t.timeout,
+            cpu: t.cpu_secs(),
+        }
+    }
+
+    fn stop(self, t: &Target, note: String) -> Phase {
+        Phase {
+            elapsed: self.started.elapsed(),
+            cpu: self.cpu.zip(t.cpu_secs()).map(|(a, b)| b - a),
+            note,
+        }
+    }
+}
+
+/// A timed phase: wall time, server CPU seconds, and what qualifies it.
+struct Phase {
+    elapsed: Duration,
+    cpu: Option<f64>,
+    note: String,
+}
+
+impl Phase {
+    fn row(
+        &self,
+        t: &Target,
+        scenario: &'static str,
+        param: String,
+        ops: usize,
+        goal: Option<f64>,
+    ) -> Row {
+        Row::rate(scenario, param, ops, self.elapsed, goal, t.peak_rss())
+            .with_cpu(self.cpu, ops)
+            .noting(&self.note)
+    }
 }
 
 /// Wait (untimed) for a job of the `accept` scenario; it must succeed.

@@ -129,6 +129,18 @@ impl Spawned {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// CPU time (user + system) the server has used so far, in seconds, if `/proc` tells.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        // Linux reports them in clock ticks of 1/100 s (USER_HZ) on every architecture we run on.
+        Some((utime + stime) / 100.0)
+    }
+
     /// Stop gracefully (SIGTERM, as an operator would), kill after a bound, remove the data.
     pub async fn stop(mut self, keep: bool) {
         let term = Command::new("kill")
