@@ -1,0 +1,301 @@
+//! The four scenarios. Each adds its rows; sizes and waits are bounded by the arguments.
+
+use super::api::{self, Op};
+use super::report::{self, Row};
+use super::{Args, Target};
+use anyhow::bail;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Acceptance latency of create requests and batch actions (100 and 1,000 desktops): each
+/// request is timed from send to answer, then its job is awaited untimed so every request
+/// meets an idle engine. Returns desktops for the `get` scenario.
+pub async fn accept(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<Vec<String>> {
+    let reps = args.reps.max(1);
+    let mut sets = Vec::new();
+    for (size, prefix) in [(100usize, "a"), (1000, "b")] {
+        let mut samples = Vec::with_capacity(reps);
+        let mut last_job = String::new();
+        for rep in 0..reps {
+            // Short prefixes leave the server 12 random characters per name: no collisions.
+            let a = api::create(&t.client, &format!("{prefix}{rep}"), size).await?;
+            samples.push(a.latency);
+            settle(t, &a.job_id).await?;
+            last_job = a.job_id;
+        }
+        let param = format!("create {size} desktops");
+        rows.push(Row::latency(
+            "accept",
+            param,
+            &samples,
+            goal_ms(size),
+            t.peak_rss(),
+        ));
+        // The desktops of the last request are idle and ACTIVE: the action case of this size.
+        sets.push(api::job_desktops(&t.client, &last_job).await?);
+    }
+    for batch in &sets {
+        let mut samples = Vec::with_capacity(reps);
+        let mut refused = 0;
+        for rep in 0..reps {
+            // Alternate so every request finds its desktops in a state it applies to.
+            let op = if rep % 2 == 0 { Op::Stop } else { Op::Start };
+            let a = api::batch(&t.client, op, batch).await?;
+            samples.push(a.latency);
+            refused += a.refused;
+            settle(t, &a.job_id).await?;
+        }
+        let param = format!("action os-stop/os-start, {} desktops", batch.len());
+        let row = Row::latency(
+            "accept",
+            param,
+            &samples,
+            goal_ms(batch.len()),
+            t.peak_rss(),
+        );
+        rows.push(row.noting(&refusals(refused, 0)));
+    }
+    let ids = sets.pop().unwrap_or_default();
+    Ok(ids)
+}
+
+/// The acceptance targets: 10 ms for 100 desktops, 50 ms for 1,000.
+fn goal_ms(desktops: usize) -> f64 {
+    if desktops <= 100 { 10.0 } else { 50.0 }
+}
+
+/// Engine throughput: desktops created, stopped and started, each phase timed from the first
+/// submission to the last job done (submission overlaps execution, as in real use).
+pub async fn engine(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let ids = create_many(t, args, "engine", "e", args.engine_desktops, rows).await?;
+    for op in [Op::Stop, Op::Start] {
+        let p = phase(t, args, op, &ids).await?;
+        let param = format!("{} {} desktops", op.label(), ids.len());
+        rows.push(p.row(t, "engine", param, ids.len(), Some(5000.0)));
+    }
+    Ok(())
+}
+
+/// The full cycle of issue 3: N desktops created, then stop → start → reboot → rebuild,
+/// each phase over all desktops before the next.
+pub async fn cycle(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let ids = create_many(t, args, "cycle", "y", args.desktops, rows).await?;
+    let mut all = Phase {
+        elapsed: Duration::ZERO,
+        cpu: Some(0.0),
+        note: String::new(),
+    };
+    for op in [Op::Stop, Op::Start, Op::Reboot, Op::Rebuild] {
+        let p = phase(t, args, op, &ids).await?;
+        all.elapsed += p.elapsed;
+        all.cpu = all.cpu.zip(p.cpu).map(|(a, b)| a + b);
+        if !p.note.is_empty() {
+            all.note.push_str(&format!("{}: {}; ", op.label(), p.note));
+        }
+        let param = format!("{} {} desktops", op.label(), ids.len());
+        rows.push(p.row(t, "cycle", param, ids.len(), None));
+    }
+    let param = format!("stop→start→reboot→rebuild, {} desktops", ids.len());
+    rows.push(all.row(t, "cycle", param, ids.len() * 4, Some(5000.0)));
+    Ok(())
+}
+
+/// `GET /desktops/{id}` from `--concurrency` tasks for `--get-secs`, after one second of warm-up.
+pub async fn get(
+    t: &Target,
+    args: &Args,
+    ids: &[String],
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let ids = if ids.is_empty() {
+        api::some_desktops(&t.client, Instant::now() + t.timeout).await?
+    } else {
+        ids.to_vec()
+    };
+    let project = t.client.project_id().to_owned();
+    let paths: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .map(|id| format!("/v2/{project}/desktops/{id}"))
+            .collect(),
+    );
+    let measure_from = Instant::now() + Duration::from_secs(1);
+    let until = measure_from + Duration::from_secs(args.get_secs.max(1));
+    let mut tasks = Vec::with_capacity(args.concurrency.max(1));
+    for n in 0..args.concurrency.max(1) {
+        let client = t.client.clone();
+        let paths = paths.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut errors = 0usize;
+            let mut i = n;
+            while Instant::now() < until {
+                let path = &paths[i % paths.len()];
+                i += 1;
+                let sent = Instant::now();
+                let ok = client.get(path, &[]).await.is_ok_and(|r| r.status == 200);
+                let done = Instant::now();
+                if sent >= measure_from && done <= until {
+                    if ok {
+                        samples.push(done - sent);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (samples, errors)
+        }));
+    }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_from = t.cpu_secs();
+    tokio::time::sleep_until(until.into()).await;
+    let cpu = cpu_from.zip(t.cpu_secs()).map(|(a, b)| b - a);
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (s, e) = task.await?;
+        samples.extend(s);
+        errors += e;
+    }
+    if samples.is_empty() {
+        bail!("no GET succeeded ({errors} failed)");
+    }
+    let window = until - measure_from;
+    let param = format!("GET /desktops/{{id}}, {} tasks", args.concurrency.max(1));
+    let mut row = Row::rate(
+        "get",
+        param,
+        samples.len(),
+        window,
+        Some(10_000.0),
+        t.peak_rss(),
+    )
+    .with_cpu(cpu, samples.len());
+    row.median_ms = report::percentile_ms(&samples, 50.0);
+    row.p95_ms = report::percentile_ms(&samples, 95.0);
+    rows.push(row.noting(&if errors > 0 {
+        format!("{errors} failed")
+    } else {
+        String::new()
+    }));
+    Ok(())
+}
+
+/// Create `n` desktops in requests of `--batch`, timed as a phase; returns their ids.
+async fn create_many(
+    t: &Target,
+    args: &Args,
+    scenario: &'static str,
+    prefix: &str,
+    n: usize,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<Vec<String>> {
+    let clock = Clock::start(t);
+    let mut jobs = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let size = left.min(args.batch.max(1));
+        let a = api::create(&t.client, &format!("{prefix}{}", jobs.len()), size).await?;
+        jobs.push(a.job_id);
+        left -= size;
+    }
+    let failed = api::wait_all(&t.client, &jobs, clock.deadline).await?;
+    let p = clock.stop(t, refusals(0, failed.len()));
+    let param = format!("create {n} desktops ({} requests)", jobs.len());
+    rows.push(p.row(t, scenario, param, n, Some(5000.0)));
+    if let Some(reason) = failed.first() {
+        bail!("{} create jobs failed; first: {reason}", failed.len());
+    }
+    let mut ids = Vec::with_capacity(n);
+    for job in &jobs {
+        ids.extend(api::job_desktops(&t.client, job).await?);
+    }
+    Ok(ids)
+}
+
+/// Apply `op` to every desktop in requests of `--batch`; time to the last job's end.
+async fn phase(t: &Target, args: &Args, op: Op, ids: &[String]) -> anyhow::Result<Phase> {
+    let clock = Clock::start(t);
+    let mut jobs = Vec::new();
+    let mut refused = 0;
+    for chunk in ids.chunks(args.batch.max(1)) {
+        let a = api::batch(&t.client, op, chunk).await?;
+        refused += a.refused;
+        jobs.push(a.job_id);
+    }
+    let failed = api::wait_all(&t.client, &jobs, clock.deadline).await?;
+    let mut note = refusals(refused, failed.len());
+    if let Some(first) = failed.first() {
+        note.push_str(&format!(" (first: {first})"));
+    }
+    Ok(clock.stop(t, note))
+}
+
+/// The start of a timed phase: wall clock and server CPU.
+struct Clock {
+    started: Instant,
+    deadline: Instant,
+    cpu: Option<f64>,
+}
+
+impl Clock {
+    fn start(t: &Target) -> Self {
+        let started = Instant::now();
+        Self {
+            started,
+            deadline: started + t.timeout,
+            cpu: t.cpu_secs(),
+        }
+    }
+
+    fn stop(self, t: &Target, note: String) -> Phase {
+        Phase {
+            elapsed: self.started.elapsed(),
+            cpu: self.cpu.zip(t.cpu_secs()).map(|(a, b)| b - a),
+            note,
+        }
+    }
+}
+
+/// A timed phase: wall time, server CPU seconds, and what qualifies it.
+struct Phase {
+    elapsed: Duration,
+    cpu: Option<f64>,
+    note: String,
+}
+
+impl Phase {
+    fn row(
+        &self,
+        t: &Target,
+        scenario: &'static str,
+        param: String,
+        ops: usize,
+        goal: Option<f64>,
+    ) -> Row {
+        Row::rate(scenario, param, ops, self.elapsed, goal, t.peak_rss())
+            .with_cpu(self.cpu, ops)
+            .noting(&self.note)
+    }
+}
+
+/// Wait (untimed) for a job of the `accept` scenario; it must succeed.
+async fn settle(t: &Target, job_id: &str) -> anyhow::Result<()> {
+    let end = api::wait_job(&t.client, job_id, Instant::now() + t.timeout).await?;
+    if end.status != "SUCCESS" {
+        bail!(
+            "job {job_id} ended {}: {}",
+            end.status,
+            end.fail_reason.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn refusals(refused: usize, failed_jobs: usize) -> String {
+    match (refused, failed_jobs) {
+        (0, 0) => String::new(),
+        (r, 0) => format!("{r} desktops refused"),
+        (0, f) => format!("{f} jobs failed"),
+        (r, f) => format!("{r} desktops refused, {f} jobs failed"),
+    }
+}
