@@ -118,9 +118,25 @@ pub(crate) fn request_shutdown(dom: &Domain, id: &str) -> Result<bool, LibvirtEr
     }
     match dom.shutdown() {
         Ok(_) => Ok(true),
-        // The guest may have powered off between the two calls.
-        Err(_) if !is_active(dom, id)? => Ok(false),
-        Err(e) => Err(LibvirtError::domain("shut down", id, &e)),
+        // The guest may have powered off between the two calls. libvirt then
+        // refuses ("domain is not running") while it tears the qemu process
+        // down: the domain is still active, in state SHUTDOWN or paused with
+        // reason "shutting down". That is the outcome a press asks for.
+        Err(e) => {
+            let (state, reason) = dom
+                .get_state()
+                .map_err(|e| LibvirtError::domain("read the state of", id, &e))?;
+            let going_down = state == sys::VIR_DOMAIN_SHUTDOWN
+                || (state == sys::VIR_DOMAIN_PAUSED
+                    && u32::try_from(reason) == Ok(sys::VIR_DOMAIN_PAUSED_SHUTTING_DOWN));
+            if going_down {
+                Ok(true)
+            } else if !is_active(dom, id)? {
+                Ok(false)
+            } else {
+                Err(LibvirtError::domain("shut down", id, &e))
+            }
+        }
     }
 }
 
