@@ -57,8 +57,15 @@ pub(crate) fn power(dom: &Domain, id: &str) -> Result<Power, LibvirtError> {
 }
 
 /// Boots the domain, or resumes it from its managed-save image (libvirt's
-/// `virDomainCreate` restores one when there is one).
+/// `virDomainCreate` restores one when there is one). The start is tried
+/// first and the state read only when libvirt refuses it (a running, paused
+/// or suspended domain): a batch os-start then costs libvirt one call per
+/// desktop besides the lookup, as starting the domains directly would, where
+/// reading the state first cost two more calls that queue behind the boots.
 pub(crate) fn start(dom: &Domain, id: &str) -> Result<(), LibvirtError> {
+    let Err(refused) = dom.create() else {
+        return Ok(());
+    };
     match power(dom, id)? {
         Power::Running => Ok(()),
         Power::Paused => dom
@@ -69,10 +76,7 @@ pub(crate) fn start(dom: &Domain, id: &str) -> Result<(), LibvirtError> {
             .pm_wakeup(0)
             .map(drop)
             .map_err(|e| LibvirtError::domain("wake up", id, &e)),
-        Power::Off | Power::Saved => dom
-            .create()
-            .map(drop)
-            .map_err(|e| LibvirtError::domain("start", id, &e)),
+        Power::Off | Power::Saved => Err(LibvirtError::domain("start", id, &refused)),
     }
 }
 
