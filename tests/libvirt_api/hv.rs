@@ -31,11 +31,6 @@ impl Hv {
         }
     }
 
-    /// The libvirt connection, for direct operations.
-    pub fn conn(&self) -> &Connect {
-        &self.conn
-    }
-
     /// The desktop's domain, if libvirt has it.
     pub fn domain(&self, id: &str) -> Option<Domain> {
         Domain::lookup_by_name(&self.conn, &format!("deskplane-{id}")).ok()

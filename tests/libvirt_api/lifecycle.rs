@@ -17,8 +17,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use virt::sys;
 
-/// A boot of 5 guests at once under TCG on 2 cores takes ~30-60 s.
-const BOOT_BOUND: Duration = Duration::from_mins(4);
+/// A boot of 5 guests at once under TCG on 2 cores takes 30-60 s on a quiet
+/// host, 2 minutes when other builds share the cores.
+const BOOT_BOUND: Duration = Duration::from_mins(6);
 /// The reconciler runs every second here; a few passes at most.
 const RECONCILE_BOUND: Duration = Duration::from_secs(20);
 const POWERED_OFF: &str = "deskplane-test-guest: power button, powering off";

@@ -1,9 +1,14 @@
-//! libvirt hosts: one shared connection each, the domain type they run, and
-//! placement of new desktops.
+//! libvirt hosts: a few shared connections each, the domain type they run,
+//! and placement of new desktops.
 //!
-//! libvirt connections are thread-safe, so each host keeps one `Connect`
-//! that every blocking task uses; it is reopened when libvirt reports it dead
-//! (libvirtd restarted, SSH link dropped).
+//! libvirt connections are thread-safe, so each host keeps a handful of
+//! `Connect`s that the blocking tasks take in turn; each is reopened when
+//! libvirt reports it dead (libvirtd restarted, SSH link dropped). Why more
+//! than one: libvirtd serves at most `max_client_requests` calls (default 5) of
+//! one connection at a time, and queues the rest. A batch of 10 or 100
+//! desktops makes one call per desktop at once; over a single connection only
+//! 5 would run, and quick calls (a lookup, a state read) would wait behind
+//! slow ones (a boot, a managed save).
 
 use super::config::{DomainTypeChoice, PlacementPolicy};
 use super::error::{LibvirtError, is_no_domain};
@@ -13,6 +18,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use virt::connect::Connect;
 use virt::domain::Domain;
+
+/// Connections per host: 4 x libvirtd's default `max_client_requests` (5) is
+/// its default `max_workers` (20), the calls it runs at once anyway.
+const CONNECTIONS_PER_HOST: usize = 4;
 
 /// Runs blocking libvirt work off the async runtime's threads.
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, LibvirtError>
@@ -76,7 +85,8 @@ pub(crate) fn lookup(conn: &Connect, desktop_id: &str) -> Result<Option<Domain>,
 pub(crate) struct Host {
     /// Its libvirt URI, which is also what `Placement::host` records.
     pub(crate) uri: String,
-    conn: Mutex<Option<Arc<Connection>>>,
+    conns: [Mutex<Option<Arc<Connection>>>; CONNECTIONS_PER_HOST],
+    next_conn: AtomicUsize,
     domain_type: OnceLock<&'static str>,
 }
 
@@ -84,7 +94,8 @@ impl Host {
     fn new(uri: String) -> Self {
         Self {
             uri,
-            conn: Mutex::new(None),
+            conns: std::array::from_fn(|_| Mutex::new(None)),
+            next_conn: AtomicUsize::new(0),
             domain_type: OnceLock::new(),
         }
     }
@@ -94,10 +105,18 @@ impl Host {
         self.uri.starts_with("test:")
     }
 
-    /// The shared connection, opened or reopened as needed. Blocking.
+    /// The next of the host's shared connections, opened or reopened as
+    /// needed. Blocking.
     pub(crate) fn connect(&self) -> Result<Arc<Connection>, LibvirtError> {
+        // A `test://FILE` connection is a private in-process instance, so a
+        // test host keeps to one (it has no request limit to spread over).
+        let i = if self.is_test() {
+            0
+        } else {
+            self.next_conn.fetch_add(1, Ordering::Relaxed) % CONNECTIONS_PER_HOST
+        };
         // The slot only ever holds a whole connection, so a poisoned lock is still consistent.
-        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.conns[i].lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(conn) = slot.as_ref() {
             if conn.is_alive().unwrap_or(false) {
                 return Ok(Arc::clone(conn));

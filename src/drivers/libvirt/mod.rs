@@ -4,7 +4,7 @@
 //! Moving parts:
 //! - `config`: hosts (libvirt URIs), the data directory, timeouts, and
 //!   per-image boot overrides (base disk, or kernel + initrd for direct boot).
-//! - `hosts`: one shared libvirt connection per host, the domain type it runs,
+//! - `hosts`: a few shared libvirt connections per host, the domain type it runs,
 //!   placement of new desktops (free memory or round robin). A desktop stays on
 //!   the host it was placed on (`Placement::host`, given back in `MachineRef::host`).
 //! - `disks`: `<data_dir>/<id>/system.qcow2` (a qcow2 overlay on the image, made

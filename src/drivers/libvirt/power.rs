@@ -57,8 +57,15 @@ pub(crate) fn power(dom: &Domain, id: &str) -> Result<Power, LibvirtError> {
 }
 
 /// Boots the domain, or resumes it from its managed-save image (libvirt's
-/// `virDomainCreate` restores one when there is one).
+/// `virDomainCreate` restores one when there is one). The start is tried
+/// first and the state read only when libvirt refuses it (a running, paused
+/// or suspended domain): a batch os-start then costs libvirt one call per
+/// desktop besides the lookup, as starting the domains directly would, where
+/// reading the state first cost two more calls that queue behind the boots.
 pub(crate) fn start(dom: &Domain, id: &str) -> Result<(), LibvirtError> {
+    let Err(refused) = dom.create() else {
+        return Ok(());
+    };
     match power(dom, id)? {
         Power::Running => Ok(()),
         Power::Paused => dom
@@ -69,10 +76,7 @@ pub(crate) fn start(dom: &Domain, id: &str) -> Result<(), LibvirtError> {
             .pm_wakeup(0)
             .map(drop)
             .map_err(|e| LibvirtError::domain("wake up", id, &e)),
-        Power::Off | Power::Saved => dom
-            .create()
-            .map(drop)
-            .map_err(|e| LibvirtError::domain("start", id, &e)),
+        Power::Off | Power::Saved => Err(LibvirtError::domain("start", id, &refused)),
     }
 }
 
@@ -118,9 +122,25 @@ pub(crate) fn request_shutdown(dom: &Domain, id: &str) -> Result<bool, LibvirtEr
     }
     match dom.shutdown() {
         Ok(_) => Ok(true),
-        // The guest may have powered off between the two calls.
-        Err(_) if !is_active(dom, id)? => Ok(false),
-        Err(e) => Err(LibvirtError::domain("shut down", id, &e)),
+        // The guest may have powered off between the two calls. libvirt then
+        // refuses ("domain is not running") while it tears the qemu process
+        // down: the domain is still active, in state SHUTDOWN or paused with
+        // reason "shutting down". That is the outcome a press asks for.
+        Err(e) => {
+            let (state, reason) = dom
+                .get_state()
+                .map_err(|e| LibvirtError::domain("read the state of", id, &e))?;
+            let going_down = state == sys::VIR_DOMAIN_SHUTDOWN
+                || (state == sys::VIR_DOMAIN_PAUSED
+                    && u32::try_from(reason) == Ok(sys::VIR_DOMAIN_PAUSED_SHUTTING_DOWN));
+            if going_down {
+                Ok(true)
+            } else if !is_active(dom, id)? {
+                Ok(false)
+            } else {
+                Err(LibvirtError::domain("shut down", id, &e))
+            }
+        }
     }
 }
 
