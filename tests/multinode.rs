@@ -178,10 +178,10 @@ async fn nodes_share_the_work_and_survive_a_sigkill() {
     // No desktop ever had two operations running at once, across nodes.
     let mut by_desktop: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     for (d, status, _, _, begin, end) in sub_jobs(&db, None).await {
-        if status == "SUCCESS" || status == "FAILED" {
-            if let (Some(b), Some(e)) = (begin, end) {
-                by_desktop.entry(d).or_default().push((b, e));
-            }
+        if (status == "SUCCESS" || status == "FAILED")
+            && let (Some(b), Some(e)) = (begin, end)
+        {
+            by_desktop.entry(d).or_default().push((b, e));
         }
     }
     for (d, mut spans) in by_desktop {
