@@ -149,6 +149,9 @@ impl Host {
                 DomainTypeChoice::Kvm => "kvm",
                 DomainTypeChoice::Qemu => "qemu",
                 DomainTypeChoice::Auto => {
+                    if self.is_local() {
+                        warn_if_kvm_closed_to_qemu(&self.uri);
+                    }
                     let caps = conn
                         .get_capabilities()
                         .map_err(|e| LibvirtError::host("read capabilities", &self.uri, &e))?;
@@ -248,6 +251,24 @@ impl Hosts {
         }
         Err(last_error
             .unwrap_or_else(|| LibvirtError::Invalid("no libvirt host is configured".into())))
+    }
+}
+
+/// libvirt runs QEMU as an unprivileged user (group `kvm` on Debian). Where
+/// /dev/kvm is root-only (no udev ran, as in containers), libvirt finds its
+/// cached QEMU capabilities stale and probes QEMU again on every domain start,
+/// which takes tens of seconds under TCG: say so once, with the fix.
+fn warn_if_kvm_closed_to_qemu(uri: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(meta) = std::fs::metadata("/dev/kvm") else {
+        return;
+    };
+    if meta.permissions().mode() & 0o066 == 0 {
+        tracing::warn!(
+            uri,
+            "/dev/kvm is open to root only: libvirt re-probes QEMU on every domain start (slow); \
+             give it the kvm group as udev would: chgrp kvm /dev/kvm && chmod 0660 /dev/kvm"
+        );
     }
 }
 
