@@ -9,11 +9,14 @@
 //! - `accept`: latency of accepting create requests and batch actions of 100 and 1,000 desktops;
 //! - `engine`: desktop operations per second of the job engine, submit to last job done;
 //! - `cycle`: N desktops (default 100,000) created, then stopped, started, rebooted and rebuilt;
-//! - `get`: `GET /desktops/{id}` requests per second from many concurrent tasks.
+//! - `get`: `GET /desktops/{id}` requests per second from many concurrent tasks;
+//! - `nodes`: the `engine` workload on SQLite, on one PostgreSQL node and on two PostgreSQL
+//!   nodes sharing a fresh database (`--pg-url`), and the two-node speed-up.
 //!
 //! Every wait is bounded (`--timeout-secs`), every scenario bounded in count and time.
 
 mod api;
+mod nodes;
 mod report;
 mod scenarios;
 mod server;
@@ -21,7 +24,7 @@ mod server;
 use crate::client::Client;
 use anyhow::{Context, bail};
 use report::Row;
-use server::Spawned;
+use server::{Database, Spawned};
 use std::time::Duration;
 
 /// Which measurements to run.
@@ -37,6 +40,8 @@ pub enum Scenario {
     Get,
     /// All of the above, in that order.
     All,
+    /// Engine throughput on SQLite, one PostgreSQL node and two (not part of `all`).
+    Nodes,
 }
 
 /// Benchmark options.
@@ -63,6 +68,9 @@ pub struct Args {
     /// Desktops of the `engine` scenario.
     #[arg(long, default_value_t = 20_000)]
     pub engine_desktops: usize,
+    /// PostgreSQL server of the `nodes` scenario: it creates (and drops) a fresh database there.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub pg_url: String,
     /// Desktops per request in the `engine` and `cycle` scenarios.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
@@ -100,76 +108,115 @@ fn parse_env_pair(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// What the scenarios need: a signing client, the wait bound, and the spawned server if any.
+/// What the scenarios need: signing clients, the wait bound, and the spawned servers if any.
 struct Target {
+    /// Reads and polls.
     client: Client,
-    spawned: Option<Spawned>,
+    /// Submissions go round robin over the nodes (one client per node).
+    submitters: Vec<Client>,
+    spawned: Vec<Spawned>,
     timeout: Duration,
 }
 
 impl Target {
-    /// The server's peak resident memory so far, when this bench spawned it.
-    fn peak_rss(&self) -> Option<u64> {
-        self.spawned.as_ref().and_then(Spawned::peak_rss_kib)
+    /// Spawn `nodes` servers on `database` and sign for them.
+    async fn spawn(args: &Args, database: &Database, nodes: usize) -> anyhow::Result<Self> {
+        let mut spawned: Vec<Spawned> = Vec::new();
+        let mut submitters = Vec::new();
+        for _ in 0..nodes.max(1) {
+            let s = match Spawned::start(args, database).await {
+                Ok(s) => s,
+                Err(e) => {
+                    for s in spawned {
+                        s.stop(args.keep).await;
+                    }
+                    return Err(e);
+                }
+            };
+            eprintln!(
+                "bench: spawned server pid {} at {} (data in {})",
+                s.pid(),
+                s.url(),
+                s.data_dir().display()
+            );
+            submitters.push(client(
+                s.url(),
+                server::ACCESS_KEY,
+                server::SECRET_KEY,
+                server::PROJECT_ID,
+                args.concurrency,
+            )?);
+            spawned.push(s);
+        }
+        Ok(Self {
+            client: submitters[0].clone(),
+            submitters,
+            spawned,
+            timeout: Duration::from_secs(args.timeout_secs.max(1)),
+        })
     }
 
-    /// The server's CPU seconds so far, when this bench spawned it.
+    /// The client for the `n`th submission.
+    fn submitter(&self, n: usize) -> &Client {
+        &self.submitters[n % self.submitters.len()]
+    }
+
+    /// The spawned servers' highest peak resident memory so far.
+    fn peak_rss(&self) -> Option<u64> {
+        self.spawned.iter().filter_map(Spawned::peak_rss_kib).max()
+    }
+
+    /// CPU seconds all spawned servers have used so far.
     fn cpu_secs(&self) -> Option<f64> {
-        self.spawned.as_ref().and_then(Spawned::cpu_secs)
+        if self.spawned.is_empty() {
+            return None;
+        }
+        self.spawned.iter().map(Spawned::cpu_secs).sum()
+    }
+
+    /// Stop the spawned servers.
+    async fn stop(&mut self, keep: bool) {
+        for s in self.spawned.drain(..) {
+            s.stop(keep).await;
+        }
     }
 }
 
 /// Run the benchmarks and print the table.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let timeout = Duration::from_secs(args.timeout_secs.max(1));
-    let mut target = match &args.url {
-        Some(url) => {
-            check_loopback(url)?;
-            let (Some(ak), Some(sk), Some(project)) = (&args.ak, &args.sk, &args.project) else {
-                bail!("--url needs --ak, --sk and --project");
-            };
-            Target {
-                client: client(url, ak, sk, project, args.concurrency)?,
-                spawned: None,
-                timeout,
-            }
+    let rows = if args.scenario == Scenario::Nodes {
+        if args.url.is_some() {
+            bail!("the nodes scenario spawns its own servers: leave out --url");
         }
-        None => {
-            let spawned = Spawned::start(&args).await?;
-            eprintln!(
-                "bench: spawned server pid {} at {} (data in {})",
-                spawned.pid(),
-                spawned.url(),
-                spawned.data_dir().display()
-            );
-            Target {
-                client: client(
-                    spawned.url(),
-                    server::ACCESS_KEY,
-                    server::SECRET_KEY,
-                    server::PROJECT_ID,
-                    args.concurrency,
-                )?,
-                spawned: Some(spawned),
-                timeout,
+        nodes::run(&args).await?
+    } else {
+        let mut target = match &args.url {
+            Some(url) => {
+                check_loopback(url)?;
+                let (Some(ak), Some(sk), Some(project)) = (&args.ak, &args.sk, &args.project)
+                else {
+                    bail!("--url needs --ak, --sk and --project");
+                };
+                let c = client(url, ak, sk, project, args.concurrency)?;
+                Target {
+                    client: c.clone(),
+                    submitters: vec![c],
+                    spawned: Vec::new(),
+                    timeout: Duration::from_secs(args.timeout_secs.max(1)),
+                }
             }
+            None => Target::spawn(&args, &Database::Sqlite, 1).await?,
+        };
+        let outcome = run_scenarios(&args, &mut target).await;
+        let peak = target.peak_rss();
+        let spawned = !target.spawned.is_empty();
+        target.stop(args.keep).await;
+        let mut rows = outcome?;
+        if spawned {
+            rows.push(Row::memory(peak));
         }
+        rows
     };
-    let outcome = run_scenarios(&args, &mut target).await;
-    let mut rows = match outcome {
-        Ok(rows) => rows,
-        Err(e) => {
-            if let Some(s) = target.spawned.take() {
-                s.stop(args.keep).await;
-            }
-            return Err(e);
-        }
-    };
-    if let Some(s) = target.spawned.take() {
-        let peak = s.peak_rss_kib();
-        rows.push(Row::memory(peak));
-        s.stop(args.keep).await;
-    }
     report::print_table(&rows);
     if args.json {
         report::print_json(&rows);
@@ -187,7 +234,7 @@ async fn run_scenarios(args: &Args, target: &mut Target) -> anyhow::Result<Vec<R
     }
     if wants(Scenario::Engine) {
         eprintln!("bench: engine ({} desktops) …", args.engine_desktops);
-        scenarios::engine(target, args, &mut rows).await?;
+        scenarios::engine(target, args, "engine", &mut rows).await?;
     }
     if wants(Scenario::Cycle) {
         eprintln!("bench: cycle ({} desktops) …", args.desktops);

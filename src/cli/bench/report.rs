@@ -13,6 +13,8 @@ pub enum Goal {
     RateAtLeast(f64),
     /// Server peak resident memory under this many MiB.
     RssBelowMib(f64),
+    /// One rate at least this many times another.
+    RatioAtLeast(f64),
 }
 
 impl Goal {
@@ -21,6 +23,7 @@ impl Goal {
             Goal::MedianBelowMs(ms) => format!("median < {ms} ms"),
             Goal::RateAtLeast(r) => format!(">= {r} /s"),
             Goal::RssBelowMib(m) => format!("RSS < {m} MiB"),
+            Goal::RatioAtLeast(x) => format!(">= {x}x"),
         }
     }
 }
@@ -114,6 +117,31 @@ impl Row {
             target: Some(Goal::RssBelowMib(limit)),
             met: peak_kib.map(|k| kib_to_mib(k) < limit),
             note: String::new(),
+        }
+    }
+
+    /// `rate` over `base` (both per second), held to at least `target` times.
+    pub fn ratio(
+        scenario: &'static str,
+        parameter: String,
+        rate: f64,
+        base: f64,
+        target: f64,
+    ) -> Self {
+        let ratio = (base > 0.0).then(|| rate / base);
+        Self {
+            scenario,
+            parameter,
+            median_ms: None,
+            p95_ms: None,
+            rate: None,
+            peak_rss_kib: None,
+            cpu_us_per_op: None,
+            target: Some(Goal::RatioAtLeast(target)),
+            met: ratio.map(|r| r >= target),
+            note: ratio.map_or_else(String::new, |r| {
+                format!("{r:.2}x ({rate:.0} vs {base:.0} ops/s)")
+            }),
         }
     }
 

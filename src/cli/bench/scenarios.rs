@@ -66,14 +66,21 @@ fn goal_ms(desktops: usize) -> f64 {
 
 /// Engine throughput: desktops created, stopped and started, each phase timed from the first
 /// submission to the last job done (submission overlaps execution, as in real use).
-pub async fn engine(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    let ids = create_many(t, args, "engine", "e", args.engine_desktops, rows).await?;
+/// Returns the operations done and the time they took, over all three phases.
+pub async fn engine(
+    t: &Target,
+    args: &Args,
+    label: &'static str,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<(usize, Duration)> {
+    let started = Instant::now();
+    let ids = create_many(t, args, label, "e", args.engine_desktops, rows).await?;
     for op in [Op::Stop, Op::Start] {
         let p = phase(t, args, op, &ids).await?;
         let param = format!("{} {} desktops", op.label(), ids.len());
-        rows.push(p.row(t, "engine", param, ids.len(), Some(5000.0)));
+        rows.push(p.row(t, label, param, ids.len(), Some(5000.0)));
     }
-    Ok(())
+    Ok((ids.len() * 3, started.elapsed()))
 }
 
 /// The full cycle of issue 3: N desktops created, then stop → start → reboot → rebuild,
@@ -194,7 +201,8 @@ async fn create_many(
     let mut left = n;
     while left > 0 {
         let size = left.min(args.batch.max(1));
-        let a = api::create(&t.client, &format!("{prefix}{}", jobs.len()), size).await?;
+        let to = t.submitter(jobs.len());
+        let a = api::create(to, &format!("{prefix}{}", jobs.len()), size).await?;
         jobs.push(a.job_id);
         left -= size;
     }
@@ -217,8 +225,8 @@ async fn phase(t: &Target, args: &Args, op: Op, ids: &[String]) -> anyhow::Resul
     let clock = Clock::start(t);
     let mut jobs = Vec::new();
     let mut refused = 0;
-    for chunk in ids.chunks(args.batch.max(1)) {
-        let a = api::batch(&t.client, op, chunk).await?;
+    for (n, chunk) in ids.chunks(args.batch.max(1)).enumerate() {
+        let a = api::batch(t.submitter(n), op, chunk).await?;
         refused += a.refused;
         jobs.push(a.job_id);
     }

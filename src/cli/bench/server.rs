@@ -1,6 +1,7 @@
 //! The server the bench spawns: this very executable running `serve` on a free loopback port,
-//! with a throw-away data directory, fixed credentials, instant simulator operations and
-//! request limits raised for 1,000-desktop requests.
+//! with a throw-away data directory (and SQLite database, or a PostgreSQL database shared by
+//! several spawned nodes), fixed credentials, instant simulator operations and request limits
+//! raised for 1,000-desktop requests.
 
 use super::Args;
 use anyhow::{Context, bail};
@@ -17,6 +18,19 @@ pub const ACCESS_KEY: &str = "BENCHAKDESKPLANE0001";
 /// Its secret key (40 letters and digits). Only ever used on a throw-away database.
 pub const SECRET_KEY: &str = "BenchSecretKeyForAThrowAwayDatabase00001";
 
+/// The server key of spawned PostgreSQL nodes: every node of one database must unseal the
+/// bootstrap secret key the first one stored (base64 of 32 bytes).
+const SERVER_KEY: &str = "QmVuY2hTZXJ2ZXJLZXlGb3JBVGhyb3dBd2F5REIwMDE=";
+
+/// Where a spawned server keeps its state.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A SQLite file in the server's own data directory.
+    Sqlite,
+    /// This PostgreSQL database (shared when several nodes are spawned on it).
+    Postgres(String),
+}
+
 /// How long the server may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a graceful stop may take before the process is killed.
@@ -32,11 +46,14 @@ pub struct Spawned {
 
 impl Spawned {
     /// Start the server and wait for its `listening on` line.
-    pub async fn start(args: &Args) -> anyhow::Result<Self> {
+    pub async fn start(args: &Args, database: &Database) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the deskplane executable")?;
         let dir = data_dir()?;
         let limit = args.batch.max(1000).to_string();
-        let db = format!("sqlite://{}", dir.join("bench.db").display());
+        let db = match database {
+            Database::Sqlite => format!("sqlite://{}", dir.join("bench.db").display()),
+            Database::Postgres(url) => url.clone(),
+        };
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
             .stdin(Stdio::null())
@@ -78,6 +95,9 @@ impl Spawned {
             "DELETE",
         ] {
             env.push((format!("DESKPLANE_SIM__{op}_MS"), "0".into()));
+        }
+        if matches!(database, Database::Postgres(_)) {
+            env.push(("DESKPLANE_SERVER_KEY".into(), SERVER_KEY.into()));
         }
         env.extend(args.server_env.iter().cloned());
         cmd.envs(env);
