@@ -9,6 +9,7 @@ mod desktops;
 pub mod error;
 pub mod extract;
 mod jobs;
+pub mod openapi;
 pub mod pools;
 mod present;
 pub mod ratelimit;
@@ -19,47 +20,94 @@ mod tokens;
 mod users;
 
 use crate::domain::error_code::Code;
+use crate::wire::health::HealthResponse;
 use axum::Router;
 use axum::extract::State;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::get;
+use axum::middleware::from_fn;
 use error::ApiError;
 use state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The whole application.
-pub fn router(st: AppState) -> Router {
-    let v2 = Router::new()
+/// Every route the server registers, documented: the `/v2` resources behind
+/// the authentication layer, tokens, the service endpoints, and `/sim/v1` when
+/// the simulator is the driver. `GET /openapi.json` is the document of exactly
+/// this router.
+pub fn routes(st: &AppState) -> OpenApiRouter<AppState> {
+    let v2 = OpenApiRouter::new()
         .merge(catalog::routes())
         .merge(users::routes())
         .merge(desktops::routes())
         .merge(batch::routes())
         .merge(jobs::routes())
-        .merge(pools::routes())
-        .route_layer(from_fn_with_state(st.clone(), auth::authenticate));
-    let mut app = Router::new()
-        .merge(v2)
+        .merge(pools::routes());
+    let mut app = openapi::base()
+        .merge(openapi::authenticated(v2, st))
         .merge(tokens::routes())
-        .route("/health", get(health))
-        .route("/ready", get(ready));
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(openapi::document));
     if st.sim.is_some() {
         app = app.merge(sim_ext::routes());
     }
-    app.fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn(auth::request_id))
-        .with_state(st)
+    app
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({"status": "ok"}))
+/// The OpenAPI document of the server `st` configures.
+#[must_use]
+pub fn api_document(st: &AppState) -> utoipa::openapi::OpenApi {
+    openapi::finish(routes(st).into_openapi())
 }
 
-async fn ready(State(st): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+/// The whole application.
+pub fn router(st: AppState) -> Router {
+    let (app, doc) = routes(&st).split_for_parts();
+    let doc = openapi::finish(doc);
+    let rendered = doc
+        .to_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    app.layer(axum::Extension(openapi::Rendered(std::sync::Arc::new(
+        rendered,
+    ))))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(from_fn(auth::request_id))
+    .with_state(st)
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    operation_id = "Health",
+    responses((status = 200, description = "The server is up.", body = HealthResponse)),
+)]
+async fn health() -> axum::Json<HealthResponse> {
+    axum::Json(HealthResponse {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "service",
+    operation_id = "Ready",
+    responses(
+        (status = 200, description = "The database answers.", body = HealthResponse),
+        (status = 503, description = "The database does not answer.", body = crate::wire::error_body::ErrorBody),
+    ),
+)]
+async fn ready(State(st): State<AppState>) -> Result<axum::Json<HealthResponse>, ApiError> {
     st.store
         .project_exists("")
         .await
         .map_err(|_| ApiError::new(Code::Unavailable, "The database does not answer."))?;
-    Ok(axum::Json(serde_json::json!({"status": "ready"})))
+    Ok(axum::Json(HealthResponse {
+        status: "ready".into(),
+    }))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -9,7 +9,7 @@
 
 use super::create_plan::{self, Template, TemplateReq};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, QueryParams};
+use super::extract::{Json, Path, QueryParams};
 use super::present;
 use super::state::{AppState, Caller};
 use super::submit;
@@ -22,41 +22,32 @@ use crate::store::{
     DesktopFilter, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate, StoreError,
 };
 use crate::wire::batch::JobIdResponse;
+use crate::wire::error_body::ErrorBody;
+use crate::wire::params::{
+    AUTOSCALE_TYPES, DESKTOP_STATUSES, ListDesktopPoolsQuery, ListPoolDesktopsQuery, OBJECT_TYPES,
+    POOL_TYPES, Page, PoolPath, ProjectPath,
+};
 use crate::wire::pools::{
     AuthorizedObjects, AutoscalePolicy, CreateDesktopPoolReq, CreateDesktopPoolResponse,
     DesktopPoolActionReq, DesktopPoolInfo, ExpandDesktopPoolReq,
     ListDesktopPoolAuthorizedObjectsResponse, ListDesktopPoolsResponse,
     ListPoolDesktopsDetailResponse, PoolAuthorizedObjectsReq, UpdateDesktopPoolAttributesReq,
 };
-use axum::extract::{Path, State};
+use axum::Extension;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/{project_id}/desktop-pools", get(list).post(create))
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}",
-            get(show).put(update).delete(delete),
-        )
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}/desktops",
-            get(desktops),
-        )
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}/expand",
-            post(expand),
-        )
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}/action",
-            post(action),
-        )
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}/users",
-            get(members).post(change_members),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, delete))
+        .routes(routes!(desktops))
+        .routes(routes!(expand))
+        .routes(routes!(action))
+        .routes(routes!(members, change_members))
 }
 
 /// The caller's pool, or 404 (403 when it is another project's).
@@ -107,7 +98,7 @@ fn check_policy(p: &AutoscalePolicy) -> ApiResult<String> {
     if let Some(t) = p
         .autoscale_type
         .as_deref()
-        .filter(|t| !["ACCESS_CREATED", "AUTO_CREATED"].contains(t))
+        .filter(|t| !AUTOSCALE_TYPES.contains(t))
     {
         return Err(ApiError::invalid(format!(
             "Invalid autoscale_policy.autoscale_type {t:?}; allowed: ACCESS_CREATED, AUTO_CREATED."
@@ -132,7 +123,7 @@ fn members_of(objects: Vec<AuthorizedObjects>) -> ApiResult<Vec<PoolMember>> {
         .enumerate()
         .map(|(i, o)| {
             let object_type = o.object_type.unwrap_or_else(|| "USER".into());
-            if !["USER", "USER_GROUP"].contains(&object_type.as_str()) {
+            if !OBJECT_TYPES.contains(&object_type.as_str()) {
                 return Err(ApiError::invalid(format!(
                     "objects[{i}].object_type {object_type:?}; allowed: USER, USER_GROUP."
                 )));
@@ -196,6 +187,20 @@ fn size(st: &AppState, v: Option<i64>) -> ApiResult<usize> {
         .ok_or_else(|| ApiError::invalid(format!("size must be 1 to {max}, not {n}.")))
 }
 
+/// Create a desktop pool and its desktops (one createDesktopPool job).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktop-pools",
+    tag = "pools",
+    operation_id = "CreateDesktopPool",
+    params(ProjectPath),
+    request_body = CreateDesktopPoolReq,
+    responses(
+        (status = 200, description = "The job and the new pool.", body = CreateDesktopPoolResponse),
+        (status = 400, description = "A parameter is invalid, or the product, image or zone is not in the catalog.", body = ErrorBody),
+        (status = 409, description = "A pool with this name exists.", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -208,7 +213,7 @@ async fn create(
     let pool_type = req
         .pool_type
         .ok_or_else(|| ApiError::invalid("Missing parameter type."))?;
-    if !["DYNAMIC", "STATIC"].contains(&pool_type.as_str()) {
+    if !POOL_TYPES.contains(&pool_type.as_str()) {
         return Err(ApiError::invalid(format!(
             "Invalid type {pool_type:?}; allowed: DYNAMIC, STATIC."
         )));
@@ -331,6 +336,15 @@ fn info(st: &AppState, p: &PoolRow, busy: bool) -> DesktopPoolInfo {
     }
 }
 
+/// List desktop pools.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktop-pools",
+    tag = "pools",
+    operation_id = "ListDesktopPools",
+    params(ProjectPath, ListDesktopPoolsQuery, Page),
+    responses((status = 200, description = "A page of pools.", body = ListDesktopPoolsResponse)),
+)]
 async fn list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -339,7 +353,7 @@ async fn list(
     let f = PoolFilter {
         name: q.get("name").map(str::to_owned),
         pool_type: q
-            .one_of("type", &["DYNAMIC", "STATIC"])?
+            .one_of("type", POOL_TYPES)?
             .map(|t| t.to_ascii_uppercase()),
         offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
         limit: q.int("limit", 1000, 0, st.limits.max_page)?,
@@ -351,6 +365,19 @@ async fn list(
     }))
 }
 
+/// Show a desktop pool.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}",
+    tag = "pools",
+    operation_id = "ShowDesktopPoolDetail",
+    params(ProjectPath, PoolPath),
+    responses(
+        (status = 200, description = "The pool.", body = DesktopPoolInfo),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -372,6 +399,21 @@ async fn show(
     Ok(axum::Json(info(&st, &p, busy)))
 }
 
+/// Change a pool's attributes.
+#[utoipa::path(
+    put,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}",
+    tag = "pools",
+    operation_id = "UpdateDesktopPoolAttributes",
+    params(ProjectPath, PoolPath),
+    request_body = UpdateDesktopPoolAttributesReq,
+    responses(
+        (status = 200, description = "Changed (an empty body)."),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+        (status = 409, description = "Another pool has this name.", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -415,6 +457,20 @@ async fn update(
     }
 }
 
+/// Delete an empty pool.
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}",
+    tag = "pools",
+    operation_id = "DeleteDesktopPool",
+    params(ProjectPath, PoolPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+        (status = 409, description = "The pool still has desktops.", body = ErrorBody),
+    ),
+)]
 async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -434,6 +490,19 @@ async fn delete(
     }
 }
 
+/// List a pool's desktops with their details.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/desktops",
+    tag = "pools",
+    operation_id = "ListPoolDesktopsDetail",
+    params(ProjectPath, PoolPath, ListPoolDesktopsQuery, Page),
+    responses(
+        (status = 200, description = "A page of the pool's desktops (default 10).", body = ListPoolDesktopsDetailResponse),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn desktops(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -444,10 +513,7 @@ async fn desktops(
     let f = DesktopFilter {
         pool_ids: vec![pool_id],
         status: q
-            .one_of(
-                "status",
-                &["ACTIVE", "SHUTOFF", "HIBERNATED", "ERROR", "BUILD"],
-            )?
+            .one_of("status", DESKTOP_STATUSES)?
             .map(|s| s.to_ascii_uppercase()),
         user_name: q.get("user_name").map(str::to_owned),
         computer_name: q.get("computer_name").map(str::to_owned),
@@ -468,6 +534,20 @@ async fn desktops(
     }))
 }
 
+/// Add desktops to a pool (one expandDesktopPool job).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/expand",
+    tag = "pools",
+    operation_id = "ExpandDesktopPool",
+    params(ProjectPath, PoolPath),
+    request_body = ExpandDesktopPoolReq,
+    responses(
+        (status = 200, description = "The job.", body = JobIdResponse),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn expand(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -507,6 +587,21 @@ pub async fn grow(
     Ok(job.id)
 }
 
+/// Start, stop, reboot or hibernate every desktop of a pool (seed 001).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/action",
+    tag = "pools",
+    operation_id = "ExecuteDesktopPoolAction",
+    params(ProjectPath, PoolPath),
+    request_body = DesktopPoolActionReq,
+    responses(
+        (status = 200, description = "The executeDesktopsAction job.", body = JobIdResponse),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+        (status = 409, description = "The pool has no desktops.", body = ErrorBody),
+    ),
+)]
 async fn action(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -544,6 +639,19 @@ async fn action(
     Ok(axum::Json(JobIdResponse { job_id: job.id }))
 }
 
+/// List the users and groups authorized to use a pool.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/users",
+    tag = "pools",
+    operation_id = "ListDesktopPoolAuthorizedObjects",
+    params(ProjectPath, PoolPath, Page),
+    responses(
+        (status = 200, description = "A page of members (default 10).", body = ListDesktopPoolAuthorizedObjectsResponse),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn members(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -570,6 +678,20 @@ async fn members(
     }))
 }
 
+/// Authorize users or groups for a pool, or remove them.
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/users",
+    tag = "pools",
+    operation_id = "UpdateDesktopPoolAuthorizedObjects",
+    params(ProjectPath, PoolPath),
+    request_body = PoolAuthorizedObjectsReq,
+    responses(
+        (status = 200, description = "Changed (an empty body)."),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn change_members(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// Volume — a disk in requests (and, with ids, in responses).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Volume {
     /// SAS, SSD, GPSSD ...
     #[serde(rename = "type")]
@@ -14,7 +15,7 @@ pub struct Volume {
 }
 
 /// Tag.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Tag {
     /// Key.
     pub key: String,
@@ -24,7 +25,7 @@ pub struct Tag {
 }
 
 /// Desktop — one desktop of a create request with its user.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DesktopUser {
     /// The desktop's user.
     pub user_name: Option<String>,
@@ -39,7 +40,7 @@ pub struct DesktopUser {
 }
 
 /// CreateDesktopReq — `POST /desktops`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateDesktopReq {
     /// DEDICATED (default).
     pub desktop_type: Option<String>,
@@ -68,14 +69,14 @@ pub struct CreateDesktopReq {
 }
 
 /// CreateDesktopResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreateDesktopResponse {
     /// The createDesktops job.
     pub job_id: String,
 }
 
 /// AttachInstancesUserInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AttachInstancesUserInfo {
     /// User id, when the user exists.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,14 +89,14 @@ pub struct AttachInstancesUserInfo {
 }
 
 /// FlavorInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FlavorInfo {
     /// Flavor id.
     pub id: String,
 }
 
 /// ProductInfo (in a desktop).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProductInfo {
     /// Product id.
     pub product_id: String,
@@ -117,7 +118,7 @@ pub struct ProductInfo {
 }
 
 /// VolumeDetail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VolumeDetail {
     /// Disk type.
     #[serde(rename = "type")]
@@ -137,7 +138,7 @@ pub struct VolumeDetail {
 }
 
 /// AddressInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AddressInfo {
     /// IP.
     pub addr: String,
@@ -147,7 +148,7 @@ pub struct AddressInfo {
 }
 
 /// DesktopDetailInfo — `GET /desktops/{id}` (wrapped) and `/desktops/detail` items.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DesktopDetailInfo {
     /// Id.
     pub desktop_id: String,
@@ -206,14 +207,14 @@ pub struct DesktopDetailInfo {
 }
 
 /// ShowDesktopDetailResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShowDesktopDetailResponse {
     /// The desktop.
     pub desktop: DesktopDetailInfo,
 }
 
 /// ListDesktopsDetailResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListDesktopsDetailResponse {
     /// The page.
     pub desktops: Vec<DesktopDetailInfo>,
@@ -222,7 +223,7 @@ pub struct ListDesktopsDetailResponse {
 }
 
 /// SimpleDesktopInfo — `GET /desktops` items.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SimpleDesktopInfo {
     /// Id.
     pub desktop_id: String,
@@ -257,7 +258,7 @@ pub struct SimpleDesktopInfo {
 }
 
 /// ListDesktopsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListDesktopsResponse {
     /// Matches before paging.
     pub total_count: i64,

@@ -1,9 +1,10 @@
 //! Jobs and sub-jobs: ShowJobResponse, JobDetailInfo, ListItaSubJobsResponse, JobActionsReq.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// JobEntities — what a sub-job acts on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobEntities {
     /// Desktop id.
     pub desktop_id: String,
@@ -21,7 +22,7 @@ pub struct JobEntities {
 }
 
 /// JobDetailInfo — one sub-job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobDetailInfo {
     /// Sub-job id.
     pub id: String,
@@ -62,7 +63,7 @@ pub struct JobDetailInfo {
 }
 
 /// ShowJobResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShowJobResponse {
     /// Job id.
     pub id: String,
@@ -88,7 +89,7 @@ pub struct ShowJobResponse {
 }
 
 /// ListItaSubJobsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListItaSubJobsResponse {
     /// Matches before paging.
     pub total_count: i64,
@@ -97,14 +98,15 @@ pub struct ListItaSubJobsResponse {
 }
 
 /// JobActionsReq — `POST /workspace-jobs/{job_id}/actions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct JobActionsReq {
     /// `retry`.
+    #[schema(schema_with = super::params::job_action_field)]
     pub op_type: Option<String>,
 }
 
 /// DesktopAction — one entry of a desktop's action history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DesktopAction {
     /// `os-stop (SOFT)`, `rebuild`, ...
     pub action: String,
@@ -123,7 +125,7 @@ pub struct DesktopAction {
 }
 
 /// ListDesktopActionsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListDesktopActionsResponse {
     /// Newest first.
     pub desktop_actions: Vec<DesktopAction>,

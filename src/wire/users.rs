@@ -1,9 +1,10 @@
 //! Desktop users: CreateUserRequest, User, UserDetail, notification records.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// CreateUserRequest — `POST /users`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     /// Name (required; letters, digits, `-`, `_`; 1..=64).
     pub user_name: Option<String>,
@@ -16,14 +17,14 @@ pub struct CreateUserRequest {
 }
 
 /// CreateDesktopUserResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreateDesktopUserResponse {
     /// The new user's id.
     pub id: String,
 }
 
 /// User — an item of ListUsersResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct User {
     /// Id.
     pub id: String,
@@ -42,7 +43,7 @@ pub struct User {
 }
 
 /// ListUsersResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListUsersResponse {
     /// Matches before paging.
     pub total_count: i64,
@@ -51,7 +52,7 @@ pub struct ListUsersResponse {
 }
 
 /// UserDetail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserDetail {
     /// Id.
     pub id: String,
@@ -74,14 +75,14 @@ pub struct UserDetail {
 }
 
 /// ListUserDetailResponse — `GET /users/{user_id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListUserDetailResponse {
     /// The user.
     pub user_detail: UserDetail,
 }
 
 /// NotificationRecordInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NotificationRecordInfo {
     /// Project.
     pub project_id: String,
@@ -102,7 +103,7 @@ pub struct NotificationRecordInfo {
 }
 
 /// ListNotificationRecordsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListNotificationRecordsResponse {
     /// Matches before paging.
     pub total_count: i64,
