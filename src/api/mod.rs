@@ -29,11 +29,15 @@ use state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Every route the server registers, documented: the `/v2` resources behind
-/// the authentication layer, tokens, the service endpoints, and `/sim/v1` when
-/// the simulator is the driver. `GET /openapi.json` is the document of exactly
-/// this router.
-pub fn routes(st: &AppState) -> OpenApiRouter<AppState> {
+/// The route table: every route the server registers, each through `routes!`
+/// so that it is documented. `v2` goes behind the authentication layer; `open`
+/// is served as is. `/sim/v1` is in it only when the simulator is the driver.
+struct Table {
+    v2: OpenApiRouter<AppState>,
+    open: OpenApiRouter<AppState>,
+}
+
+fn table(sim: bool) -> Table {
     let v2 = OpenApiRouter::new()
         .merge(catalog::routes())
         .merge(users::routes())
@@ -41,22 +45,33 @@ pub fn routes(st: &AppState) -> OpenApiRouter<AppState> {
         .merge(batch::routes())
         .merge(jobs::routes())
         .merge(pools::routes());
-    let mut app = openapi::base()
-        .merge(openapi::authenticated(v2, st))
+    let mut open = OpenApiRouter::new()
         .merge(tokens::routes())
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(openapi::document));
-    if st.sim.is_some() {
-        app = app.merge(sim_ext::routes());
+    if sim {
+        open = open.merge(sim_ext::routes());
     }
-    app
+    Table { v2, open }
 }
 
-/// The OpenAPI document of the server `st` configures.
+/// Every `(METHOD, path)` the router of a server with (`sim`) or without the
+/// simulator registers, read from the same route table that builds it.
 #[must_use]
-pub fn api_document(st: &AppState) -> utoipa::openapi::OpenApi {
-    openapi::finish(routes(st).into_openapi())
+pub fn registered_routes(sim: bool) -> std::collections::BTreeSet<(String, String)> {
+    let t = table(sim);
+    let mut all = openapi::operations(t.v2.get_openapi());
+    all.extend(openapi::operations(t.open.get_openapi()));
+    all
+}
+
+/// The documented router of the server `st` configures.
+pub fn routes(st: &AppState) -> OpenApiRouter<AppState> {
+    let t = table(st.sim.is_some());
+    openapi::base()
+        .merge(openapi::authenticated(t.v2, st))
+        .merge(t.open)
 }
 
 /// The whole application.

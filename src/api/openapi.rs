@@ -131,6 +131,29 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .filter_map(Option::as_mut)
 }
 
+/// The `(METHOD, path)` of every operation of `doc`.
+#[must_use]
+pub fn operations(doc: &Document) -> std::collections::BTreeSet<(String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for (path, item) in &doc.paths.paths {
+        for (method, op) in [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("OPTIONS", &item.options),
+            ("HEAD", &item.head),
+            ("PATCH", &item.patch),
+            ("TRACE", &item.trace),
+        ] {
+            if op.is_some() {
+                out.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// Apply the `/v2` authentication layer to `routes`, and document what it does
 /// to each of their operations: the two ways to authenticate, and the answers
 /// the layer gives before any handler runs.
