@@ -117,15 +117,28 @@ fn without_the_simulator_only_sim_routes_are_gone() {
     );
 }
 
+/// The `.rs` files under `dir`, recursively.
+fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a source directory is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
 #[test]
 fn routes_are_registered_only_through_routes_macro() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api");
+    let mut files = Vec::new();
+    sources(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api")),
+        &mut files,
+    );
+    assert!(files.len() > 5, "src/api has its modules: {files:?}");
     let mut offending = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("src/api is readable") {
-        let path = entry.expect("a directory entry").path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
+    for path in files {
         let text = std::fs::read_to_string(&path).expect("a source file is readable");
         for (i, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");

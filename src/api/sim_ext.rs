@@ -56,8 +56,9 @@ struct SimFaultView {
     desktop_id: String,
     /// How many of the next operations fail.
     fail_next: i64,
-    /// Only these operations (absent: every operation).
+    /// Only these operations (absent: every operation; empty: none).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = sim_ops)]
     ops: Option<Vec<String>>,
     /// Error code of the failures.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,13 +7,14 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct BatchActionDesktopsReq {
     /// Desktop ids (required, 1..=100).
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 100)]
     pub desktop_ids: Option<Vec<String>>,
     /// `os-start`, `os-stop`, `reboot`, `os-hibernate` (required).
-    #[schema(schema_with = super::params::desktop_action_op)]
+    #[schema(schema_with = super::values::desktop_action_op, required = true)]
     pub op_type: Option<String>,
     /// `SOFT` (default) or `HARD`.
     #[serde(rename = "type")]
-    #[schema(schema_with = super::params::power_mode)]
+    #[schema(schema_with = super::values::power_mode)]
     pub mode: Option<String>,
 }
 
@@ -44,11 +45,13 @@ pub struct BatchRunDesktopsResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RebuildDesktopsReq {
     /// Desktop ids (required).
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 100)]
     pub desktop_ids: Option<Vec<String>>,
     /// gold / private / market (required).
-    #[schema(schema_with = super::params::image_type_field)]
+    #[schema(schema_with = super::values::image_type_field, required = true)]
     pub image_type: Option<String>,
     /// Image id (required, must be in the catalog).
+    #[schema(required = true, nullable = false)]
     pub image_id: Option<String>,
     /// OS type (checked against the image when given).
     pub os_type: Option<String>,
@@ -61,7 +64,7 @@ pub struct RebuildDesktopsReq {
     /// Enterprise project (recorded only).
     pub enterprise_project_id: Option<String>,
     /// KEEP (default) | UNENCRYPTED | ENCRYPTED.
-    #[schema(schema_with = super::params::encrypt_type_field)]
+    #[schema(schema_with = super::values::encrypt_type_field)]
     pub encrypt_type: Option<String>,
     /// KMS key, required with ENCRYPTED.
     pub kms_id: Option<String>,
@@ -86,6 +89,7 @@ pub struct RebuildDesktopsResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct LogoffDesktopsReq {
     /// Desktop ids (required by deskplane: an absent list never means "all").
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 100)]
     pub desktop_ids: Option<Vec<String>>,
     /// Message shown to the users before they are logged off.
     pub message: Option<String>,
@@ -95,6 +99,7 @@ pub struct LogoffDesktopsReq {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DeleteDesktopsReq {
     /// Desktop ids (required).
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 100)]
     pub desktop_ids: Option<Vec<String>>,
     /// Delete users left without desktops (default false).
     pub delete_users: Option<bool>,

@@ -47,10 +47,12 @@ pub struct CreateDesktopReq {
     /// Zone; the default zone when absent.
     pub availability_zone: Option<String>,
     /// Product (required).
+    #[schema(required = true, nullable = false)]
     pub product_id: Option<String>,
     /// Image type (default private).
     pub image_type: Option<String>,
     /// Image (required).
+    #[schema(required = true, nullable = false)]
     pub image_id: Option<String>,
     /// System disk.
     pub root_volume: Option<Volume>,
@@ -163,18 +165,22 @@ pub struct DesktopDetailInfo {
     /// Users.
     pub user_list: Vec<String>,
     /// DEDICATED / POOLED.
+    #[schema(schema_with = super::values::desktop_type_field)]
     pub desktop_type: String,
     /// image_name, metering.image_id, ...
     pub metadata: BTreeMap<String, String>,
     /// Flavor.
     pub flavor: FlavorInfo,
     /// ACTIVE / SHUTOFF / HIBERNATED / ERROR (BUILD while created).
+    #[schema(schema_with = super::values::desktop_status_field)]
     pub status: String,
     /// The operation in progress; empty when idle.
+    #[schema(schema_with = super::values::task_status_field)]
     pub task_status: String,
     /// Creation time.
     pub created: String,
     /// UNREGISTER / REGISTERED / CONNECTED / DISCONNECTED.
+    #[schema(schema_with = super::values::login_status_field)]
     pub login_status: String,
     /// The user.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,14 +249,18 @@ pub struct SimpleDesktopInfo {
     /// Tags.
     pub tags: Vec<Tag>,
     /// DEDICATED / POOLED.
+    #[schema(schema_with = super::values::desktop_type_field)]
     pub desktop_type: String,
     /// Status.
+    #[schema(schema_with = super::values::desktop_status_field)]
     pub status: String,
     /// Task status (empty when idle).
+    #[schema(schema_with = super::values::task_status_field)]
     pub task_status: String,
     /// Zone.
     pub availability_zone: String,
     /// Login status (`connect_status` in this model).
+    #[schema(schema_with = super::values::login_status_field)]
     pub connect_status: String,
     /// Pool.
     #[serde(skip_serializing_if = "Option::is_none")]

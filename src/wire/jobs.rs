@@ -27,6 +27,7 @@ pub struct JobDetailInfo {
     /// Sub-job id.
     pub id: String,
     /// Job type.
+    #[schema(schema_with = super::values::job_type_field)]
     pub job_type: String,
     /// What it acts on.
     pub entities: JobEntities,
@@ -36,6 +37,7 @@ pub struct JobDetailInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
     /// WAITING, RUNNING, SUCCESS, FAILED.
+    #[schema(schema_with = super::values::sub_job_status_field)]
     pub status: String,
     /// Error code when FAILED.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,6 +70,7 @@ pub struct ShowJobResponse {
     /// Job id.
     pub id: String,
     /// Job type.
+    #[schema(schema_with = super::values::job_type_field)]
     pub job_type: String,
     /// Creation time.
     pub begin_time: String,
@@ -75,6 +78,7 @@ pub struct ShowJobResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
     /// WAITING, RUNNING, SUCCESS, FAIL.
+    #[schema(schema_with = super::values::job_status_field)]
     pub status: String,
     /// First failed sub-job's code.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,7 +105,7 @@ pub struct ListItaSubJobsResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct JobActionsReq {
     /// `retry`.
-    #[schema(schema_with = super::params::job_action_field)]
+    #[schema(schema_with = super::values::job_action_field, required = true)]
     pub op_type: Option<String>,
 }
 
@@ -118,6 +122,7 @@ pub struct DesktopAction {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_time: Option<String>,
     /// WAITING, RUNNING, SUCCESS, FAILED.
+    #[schema(schema_with = super::values::sub_job_status_field)]
     pub result: String,
     /// Failure reason.
     #[serde(skip_serializing_if = "Option::is_none")]

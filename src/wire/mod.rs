@@ -13,3 +13,4 @@ pub mod params;
 pub mod pools;
 pub mod tokens;
 pub mod users;
+mod values;

@@ -7,7 +7,6 @@
 //! huaweicloudsdkworkspace 3.1.219). Repeatable parameters (`desktop_id` ...)
 //! may be sent as repeated keys or as one comma-separated value.
 
-use crate::domain::desktop::{DesktopActionType, PoolActionType, PowerMode};
 use crate::domain::job::{JobType, SubJobStatus};
 use utoipa::IntoParams;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -47,64 +46,6 @@ fn one_of<'a>(values: impl IntoIterator<Item = &'a str>, description: &str) -> O
         .enum_values(Some(values))
         .description(Some(format!("{description} Matched case-insensitively.")))
         .build()
-}
-
-/// A string body field with exactly these values.
-fn exactly<'a>(values: impl IntoIterator<Item = &'a str>, description: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .description(Some(description))
-        .build()
-}
-
-pub(crate) fn desktop_action_op() -> Object {
-    exactly(
-        DesktopActionType::ALL.iter().map(|t| t.as_str()),
-        "The operation (required).",
-    )
-}
-pub(crate) fn pool_action_op() -> Object {
-    exactly(
-        PoolActionType::ALL.iter().map(|t| t.as_str()),
-        "The operation (required).",
-    )
-}
-pub(crate) fn power_mode() -> Object {
-    exactly(
-        PowerMode::ALL.iter().map(|t| t.as_str()),
-        "SOFT (default) or HARD.",
-    )
-}
-pub(crate) fn image_type_field() -> Object {
-    exactly(IMAGE_TYPES.iter().copied(), "Image type.")
-}
-pub(crate) fn encrypt_type_field() -> Object {
-    exactly(
-        ENCRYPT_TYPES.iter().copied(),
-        "KEEP (default), UNENCRYPTED, or ENCRYPTED (with kms_id).",
-    )
-}
-pub(crate) fn pool_type_field() -> Object {
-    exactly(POOL_TYPES.iter().copied(), "Pool type (required).")
-}
-pub(crate) fn object_type_field() -> Object {
-    exactly(
-        OBJECT_TYPES.iter().copied(),
-        "USER (default) or USER_GROUP.",
-    )
-}
-pub(crate) fn member_action_field() -> Object {
-    exactly(MEMBER_ACTIONS.iter().copied(), "ADD or REMOVE (required).")
-}
-pub(crate) fn autoscale_type_field() -> Object {
-    exactly(
-        AUTOSCALE_TYPES.iter().copied(),
-        "How autoscale creates desktops.",
-    )
-}
-pub(crate) fn job_action_field() -> Object {
-    exactly(JOB_ACTIONS.iter().copied(), "`retry` (required).")
 }
 
 fn desktop_status() -> Object {

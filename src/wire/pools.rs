@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 pub struct AutoscalePolicy {
     /// ACCESS_CREATED or AUTO_CREATED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = super::params::autoscale_type_field)]
+    #[schema(schema_with = super::values::autoscale_type_field)]
     pub autoscale_type: Option<String>,
     /// Most desktops autoscale may create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,7 +35,7 @@ pub struct AutoscalePolicy {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuthorizedObjects {
     /// USER or USER_GROUP.
-    #[schema(schema_with = super::params::object_type_field)]
+    #[schema(schema_with = super::values::object_type_field)]
     pub object_type: Option<String>,
     /// Id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,22 +54,26 @@ pub struct AuthorizedObjects {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateDesktopPoolReq {
     /// Unique name (required).
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 60)]
     pub name: Option<String>,
     /// DYNAMIC or STATIC (required).
     #[serde(rename = "type")]
-    #[schema(schema_with = super::params::pool_type_field)]
+    #[schema(schema_with = super::values::pool_type_field, required = true)]
     pub pool_type: Option<String>,
     /// Desktops to create (required).
+    #[schema(required = true, nullable = false, minimum = 1)]
     pub size: Option<i64>,
     /// Description.
     pub description: Option<String>,
     /// Zone.
     pub availability_zone: Option<String>,
     /// Product (required).
+    #[schema(required = true, nullable = false)]
     pub product_id: Option<String>,
     /// Image type.
     pub image_type: Option<String>,
     /// Image (required).
+    #[schema(required = true, nullable = false)]
     pub image_id: Option<String>,
     /// System disk.
     pub root_volume: Option<Volume>,
@@ -105,6 +109,7 @@ pub struct DesktopPoolInfo {
     pub name: String,
     /// DYNAMIC / STATIC.
     #[serde(rename = "type")]
+    #[schema(schema_with = super::values::pool_type_out)]
     pub pool_type: String,
     /// Description.
     pub description: String,
@@ -141,6 +146,7 @@ pub struct DesktopPoolInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscale_policy: Option<AutoscalePolicy>,
     /// STEADY when no desktop has an operation running, else TEMPORARY.
+    #[schema(schema_with = super::values::pool_status_field)]
     pub status: String,
     /// Tags.
     pub tags: Vec<Tag>,
@@ -176,6 +182,7 @@ pub struct UpdateDesktopPoolAttributesReq {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ExpandDesktopPoolReq {
     /// Desktops to add.
+    #[schema(required = true, nullable = false, minimum = 1)]
     pub size: Option<i64>,
 }
 
@@ -183,11 +190,11 @@ pub struct ExpandDesktopPoolReq {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DesktopPoolActionReq {
     /// os-start, os-stop, reboot, hibernate.
-    #[schema(schema_with = super::params::pool_action_op)]
+    #[schema(schema_with = super::values::pool_action_op, required = true)]
     pub op_type: Option<String>,
     /// SOFT (default) or HARD.
     #[serde(rename = "type")]
-    #[schema(schema_with = super::params::power_mode)]
+    #[schema(schema_with = super::values::power_mode)]
     pub mode: Option<String>,
 }
 
@@ -208,9 +215,10 @@ pub struct ListPoolDesktopsDetailResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct PoolAuthorizedObjectsReq {
     /// Users/groups.
+    #[schema(required = true, nullable = false)]
     pub objects: Option<Vec<AuthorizedObjects>>,
     /// ADD or REMOVE.
-    #[schema(schema_with = super::params::member_action_field)]
+    #[schema(schema_with = super::values::member_action_field, required = true)]
     pub action: Option<String>,
 }
 

@@ -18,6 +18,7 @@ pub struct KeystoneAuth {
     /// Who.
     pub identity: KeystoneIdentity,
     /// Which project the token is for (required: tokens are project-scoped).
+    #[schema(required = true, nullable = false)]
     pub scope: Option<KeystoneScope>,
 }
 
@@ -27,6 +28,7 @@ pub struct KeystoneIdentity {
     /// Must include `password`.
     pub methods: Vec<String>,
     /// The password method's credentials (required).
+    #[schema(required = true, nullable = false)]
     pub password: Option<KeystonePasswordIdentity>,
 }
 
@@ -50,6 +52,7 @@ pub struct KeystonePasswordUser {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct KeystoneScope {
     /// The project.
+    #[schema(required = true, nullable = false)]
     pub project: Option<KeystoneProjectScope>,
 }
 
@@ -57,6 +60,7 @@ pub struct KeystoneScope {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct KeystoneProjectScope {
     /// Project id (required).
+    #[schema(required = true, nullable = false)]
     pub id: Option<String>,
 }
 

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     /// Name (required; letters, digits, `-`, `_`; 1..=64).
+    #[schema(required = true, nullable = false, pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
     pub user_name: Option<String>,
     /// E-mail.
     pub user_email: Option<String>,
@@ -88,6 +89,7 @@ pub struct NotificationRecordInfo {
     pub project_id: String,
     /// EMAIL, or MESSAGE for text shown inside the desktop (ours).
     #[serde(rename = "type")]
+    #[schema(schema_with = super::values::notification_type_field)]
     pub kind: String,
     /// Recipient.
     #[serde(skip_serializing_if = "Option::is_none")]
