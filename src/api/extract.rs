@@ -155,3 +155,20 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .map_err(|e| ApiError::invalid(format!("Invalid path: {}", e.body_text())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_of_answers_the_canonical_spelling() {
+        let q = QueryParams(vec![("job_type".into(), "CREATEDESKTOPS".into())]);
+        assert_eq!(
+            q.one_of("job_type", &["createDesktops", "deleteDesktops"])
+                .unwrap(),
+            Some("createDesktops".to_owned())
+        );
+        assert!(q.one_of("job_type", &["deleteDesktops"]).is_err());
+        assert_eq!(q.one_of("status", &["ACTIVE"]).unwrap(), None);
+    }
+}

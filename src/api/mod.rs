@@ -77,17 +77,14 @@ pub fn routes(st: &AppState) -> OpenApiRouter<AppState> {
 /// The whole application.
 pub fn router(st: AppState) -> Router {
     let (app, doc) = routes(&st).split_for_parts();
-    let doc = openapi::finish(doc);
-    let rendered = doc
+    let rendered = openapi::finish(doc)
         .to_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    app.layer(axum::Extension(openapi::Rendered(std::sync::Arc::new(
-        rendered,
-    ))))
-    .fallback(not_found)
-    .method_not_allowed_fallback(method_not_allowed)
-    .layer(from_fn(auth::request_id))
-    .with_state(st)
+        .expect("the OpenAPI document is plain data and serializes");
+    app.layer(axum::Extension(openapi::Rendered(rendered.into())))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn(auth::request_id))
+        .with_state(st)
 }
 
 /// Liveness: the process answers.

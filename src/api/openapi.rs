@@ -12,7 +12,6 @@
 use super::state::AppState;
 use crate::wire::error_body::ErrorBody;
 use axum::Extension;
-use std::sync::Arc;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::ResponseBuilder;
@@ -221,7 +220,7 @@ pub fn finish(mut doc: Document) -> Document {
 
 /// The document, rendered once at start.
 #[derive(Clone)]
-pub struct Rendered(pub Arc<String>);
+pub struct Rendered(pub bytes::Bytes);
 
 /// The OpenAPI document of this server (unauthenticated).
 #[utoipa::path(
@@ -235,7 +234,7 @@ pub async fn document(Extension(doc): Extension<Rendered>) -> axum::response::Re
     use axum::response::IntoResponse;
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        doc.0.as_str().to_owned(),
+        doc.0,
     )
         .into_response()
 }

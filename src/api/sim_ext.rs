@@ -433,3 +433,27 @@ async fn pool_connect(
         computer_name: d.computer_name,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(ops: Option<&str>) -> SimFault {
+        SimFault {
+            desktop_id: "d".into(),
+            fail_ops: ops.map(str::to_owned),
+            ..SimFault::default()
+        }
+    }
+
+    #[test]
+    fn a_fault_shows_the_ops_it_was_given() {
+        assert_eq!(view(fault(None)).ops, None);
+        // `ops: []` is stored as "": it is shown as [], not [""].
+        assert_eq!(view(fault(Some(""))).ops, Some(vec![]));
+        assert_eq!(
+            view(fault(Some("os-stop,reboot"))).ops,
+            Some(vec!["os-stop".to_owned(), "reboot".to_owned()])
+        );
+    }
+}

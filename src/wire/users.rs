@@ -7,7 +7,11 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     /// Name (required; letters, digits, `-`, `_`; 1..=64).
-    #[schema(required = true, nullable = false, pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+    #[schema(
+        required = true,
+        nullable = false,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+    )]
     pub user_name: Option<String>,
     /// E-mail.
     pub user_email: Option<String>,
