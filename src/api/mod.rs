@@ -67,7 +67,7 @@ pub fn registered_routes(sim: bool) -> std::collections::BTreeSet<(String, Strin
 }
 
 /// The documented router of the server `st` configures.
-pub fn routes(st: &AppState) -> OpenApiRouter<AppState> {
+fn routes(st: &AppState) -> OpenApiRouter<AppState> {
     let t = table(st.sim.is_some());
     openapi::base()
         .merge(openapi::authenticated(t.v2, st))
