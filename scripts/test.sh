@@ -9,6 +9,7 @@
 #   4. cargo build                      (the binary the SDK suite runs)
 #   5. cargo nextest run                (cargo test if nextest is absent)
 #   6. pytest tests/sdk                 (the official-SDK conformance suite)
+#   7. tests/schemathesis/run.sh        (schemathesis against GET /openapi.json)
 # Output stays short: one line per step, full logs under $DESKPLANE_TEST_LOGS
 # (default target/test-logs), the tail of a failing step's log, and a summary.
 # Exits non-zero if any step failed.
@@ -55,7 +56,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 venv_ready() {
     [ -x "$VENV/bin/python" ] &&
         [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" = "$(sha256sum requirements-test.txt | cut -d' ' -f1)" ] &&
-        "$VENV/bin/python" -c 'import huaweicloudsdkworkspace, pytest, pytest_timeout, requests' 2>/dev/null
+        "$VENV/bin/python" -c 'import huaweicloudsdkworkspace, pytest, pytest_timeout, requests, schemathesis' 2>/dev/null
 }
 
 make_venv() {
@@ -226,6 +227,20 @@ if [ "$BUILT" = 1 ] && [ -x "$VENV/bin/pytest" ]; then
     tail -n 1 "$LOGS/sdk-suite.log" | sed 's/^/    /'
 else
     fail sdk-suite "not run: needs the build and the venv"
+fi
+
+# --- 7. schemathesis against the server's OpenAPI document ------------------------
+# Every documented operation, signed by the SDK's signer, bounded cases per
+# operation and a fixed seed; 0 failures allowed (tests/schemathesis/run.sh).
+if [ "$BUILT" = 1 ] && [ -x "$VENV/bin/schemathesis" ]; then
+    if run schemathesis "$LOGS/schemathesis.log" timeout 600 bash tests/schemathesis/run.sh "$LOGS/schemathesis"; then
+        record schemathesis ok
+    else
+        fail schemathesis "see $LOGS/schemathesis.log"
+    fi
+    grep -E '^ *[0-9]+ generated' "$LOGS/schemathesis.log" | tail -n 1 | sed 's/^ */    cases: /'
+else
+    fail schemathesis "not run: needs the build and the venv"
 fi
 
 # tally WORD: the sum of "N WORD" over both runners' closing lines (pytest

@@ -21,21 +21,24 @@ use crate::jobs::JobParams;
 use crate::store::{BatchOutcome, DesktopRow, NotificationRow};
 use crate::wire::batch::{
     BatchActionDesktopsReq, BatchRunDesktopsResponse, DeleteDesktopsReq, JobIdResponse,
-    LogoffDesktopsReq, RebuildDesktopsReq,
+    LogoffDesktopsReq, RebuildDesktopsReq, RebuildDesktopsResponse,
 };
+use crate::wire::error_body::ErrorBody;
+use crate::wire::params::{IMAGE_TYPES, ProjectPath};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/{project_id}/desktops/action", post(action))
-        .route("/v2/{project_id}/desktops/rebuild", post(rebuild))
-        .route("/v2/{project_id}/desktops/logoff", post(logoff))
-        .route("/v2/{project_id}/desktops/batch-delete", post(batch_delete))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(action))
+        .routes(routes!(rebuild))
+        .routes(routes!(logoff))
+        .routes(routes!(batch_delete))
 }
 
 /// The operation of an `op_type` + `type` pair.
@@ -60,6 +63,22 @@ pub fn power_mode(mode: Option<&str>) -> ApiResult<PowerMode> {
     })
 }
 
+/// Start, stop, reboot or hibernate desktops (seed 000).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktops/action",
+    tag = "batch",
+    operation_id = "BatchActionDesktops",
+    params(ProjectPath),
+    request_body = BatchActionDesktopsReq,
+    responses(
+        (status = 200, description = "The job of the desktops queued; the others in `failed_operation_list`.", body = BatchRunDesktopsResponse),
+        (status = 400, description = "A parameter is invalid, or too many ids.", body = ErrorBody),
+        (status = 403, description = "None of the desktops is the caller's.", body = ErrorBody),
+        (status = 404, description = "The project or none of the desktops exists.", body = ErrorBody),
+        (status = 409, description = "The operation applies to none of the desktops (reasons in `error_detail`).", body = ErrorBody),
+    ),
+)]
 async fn action(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -99,16 +118,22 @@ async fn action(
     }))
 }
 
-/// 200 of rebuild: the job, and what was not rebuilt.
-#[derive(serde::Serialize)]
-struct RebuildResponse {
-    job_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_msg: Option<String>,
-}
-
+/// Rebuild desktops on an image (seed 002).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktops/rebuild",
+    tag = "batch",
+    operation_id = "BatchRebuildDesktopsV2",
+    params(ProjectPath),
+    request_body = RebuildDesktopsReq,
+    responses(
+        (status = 200, description = "The job; desktops not rebuilt are named in `error_msg`.", body = RebuildDesktopsResponse),
+        (status = 400, description = "A parameter is invalid, or the image is not in the catalog.", body = ErrorBody),
+        (status = 403, description = "None of the desktops is the caller's.", body = ErrorBody),
+        (status = 404, description = "The project or none of the desktops exists.", body = ErrorBody),
+        (status = 409, description = "The rebuild applies to none of the desktops.", body = ErrorBody),
+    ),
+)]
 async fn rebuild(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -118,7 +143,7 @@ async fn rebuild(
     let image_type = req
         .image_type
         .ok_or_else(|| ApiError::invalid("Missing parameter image_type."))?;
-    if !["gold", "private", "market"].contains(&image_type.as_str()) {
+    if !IMAGE_TYPES.contains(&image_type.as_str()) {
         return Err(ApiError::invalid(format!(
             "Invalid image_type {image_type:?}; allowed: gold, private, market."
         )));
@@ -227,7 +252,7 @@ async fn rebuild(
             )
         }
     };
-    Ok(axum::Json(RebuildResponse {
+    Ok(axum::Json(RebuildDesktopsResponse {
         job_id: job.id,
         error_code,
         error_msg,
@@ -235,6 +260,21 @@ async fn rebuild(
     .into_response())
 }
 
+/// Log the users off desktops, all or none (seed 003).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktops/logoff",
+    tag = "batch",
+    operation_id = "BatchLogoffDesktops",
+    params(ProjectPath),
+    request_body = LogoffDesktopsReq,
+    responses(
+        (status = 200, description = "Queued (an empty body)."),
+        (status = 403, description = "A desktop is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or a desktop does not exist.", body = ErrorBody),
+        (status = 409, description = "A desktop cannot be logged off now.", body = ErrorBody),
+    ),
+)]
 async fn logoff(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -271,6 +311,21 @@ async fn logoff(
     Ok(StatusCode::OK)
 }
 
+/// Delete desktops, all or none (seed 004).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktops/batch-delete",
+    tag = "batch",
+    operation_id = "BatchDeleteDesktops",
+    params(ProjectPath),
+    request_body = DeleteDesktopsReq,
+    responses(
+        (status = 202, description = "The deleteDesktops job.", body = JobIdResponse),
+        (status = 403, description = "A desktop is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or a desktop does not exist.", body = ErrorBody),
+        (status = 409, description = "A desktop is under another operation (without is_force_delete).", body = ErrorBody),
+    ),
+)]
 async fn batch_delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,

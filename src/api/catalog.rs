@@ -7,16 +7,17 @@ use crate::wire::catalog::{
     AvailabilityZoneInfo, ImageInfo, ListAvailabilityZonesResponse, ListImagesResponse,
     ListProductsResponse, Product,
 };
-use axum::Router;
+use crate::wire::params::{IMAGE_TYPES, ListImagesQuery, ListProductsQuery, Page, ProjectPath};
 use axum::extract::State;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/{project_id}/products", get(products))
-        .route("/v2/{project_id}/images", get(images))
-        .route("/v2/{project_id}/availability-zones", get(zones))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(products))
+        .routes(routes!(images))
+        .routes(routes!(zones))
 }
 
 fn page<T: Clone>(all: &[T], q: &QueryParams) -> ApiResult<(Vec<T>, i64)> {
@@ -29,6 +30,15 @@ fn page<T: Clone>(all: &[T], q: &QueryParams) -> ApiResult<(Vec<T>, i64)> {
     ))
 }
 
+/// List the products (desktop sizes).
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/products",
+    tag = "catalog",
+    operation_id = "ListProducts",
+    params(ProjectPath, ListProductsQuery, Page),
+    responses((status = 200, description = "A page of products.", body = ListProductsResponse)),
+)]
 async fn products(
     State(st): State<AppState>,
     q: QueryParams,
@@ -62,11 +72,20 @@ async fn products(
     }))
 }
 
+/// List the images.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/images",
+    tag = "catalog",
+    operation_id = "ListImages",
+    params(ProjectPath, ListImagesQuery, Page),
+    responses((status = 200, description = "A page of images.", body = ListImagesResponse)),
+)]
 async fn images(
     State(st): State<AppState>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<ListImagesResponse>> {
-    let image_type = q.one_of("image_type", &["gold", "private", "market"])?;
+    let image_type = q.one_of("image_type", IMAGE_TYPES)?;
     let all: Vec<ImageInfo> = st
         .catalog
         .images
@@ -96,6 +115,15 @@ async fn images(
     }))
 }
 
+/// List the availability zones.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/availability-zones",
+    tag = "catalog",
+    operation_id = "ListAvailabilityZones",
+    params(ProjectPath),
+    responses((status = 200, description = "Every zone.", body = ListAvailabilityZonesResponse)),
+)]
 async fn zones(State(st): State<AppState>) -> axum::Json<ListAvailabilityZonesResponse> {
     let availability_zones: Vec<AvailabilityZoneInfo> = st
         .catalog

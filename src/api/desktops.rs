@@ -1,7 +1,7 @@
 //! Desktops: create (async), list, detail, show, delete (async), action history.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, QueryParams};
+use super::extract::{Json, Path, QueryParams};
 use super::present;
 use super::state::{AppState, Caller};
 use super::submit;
@@ -13,27 +13,41 @@ use crate::wire::desktops::{
     CreateDesktopReq, CreateDesktopResponse, ListDesktopsDetailResponse, ListDesktopsResponse,
     ShowDesktopDetailResponse,
 };
+use crate::wire::error_body::ErrorBody;
 use crate::wire::jobs::ListDesktopActionsResponse;
-use axum::extract::{Path, State};
+use crate::wire::params::{
+    DESKTOP_SORT_FIELDS, DESKTOP_STATUSES, DESKTOP_TYPES, DeleteDesktopQuery, DesktopPath,
+    ListDesktopsQuery, Page, ProjectPath, SORT_TYPES,
+};
+use axum::Extension;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/{project_id}/desktops", get(list).post(create))
-        .route("/v2/{project_id}/desktops/detail", get(list_detail))
-        .route(
-            "/v2/{project_id}/desktops/{desktop_id}",
-            get(show).delete(delete),
-        )
-        .route(
-            "/v2/{project_id}/desktops/{desktop_id}/actions",
-            get(actions),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(list_detail))
+        .routes(routes!(show, delete))
+        .routes(routes!(actions))
 }
 
+/// Create desktops (asynchronously: one job, a sub-job per desktop).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktops",
+    tag = "desktops",
+    operation_id = "CreateDesktop",
+    params(ProjectPath),
+    request_body = CreateDesktopReq,
+    responses(
+        (status = 200, description = "The createDesktops job.", body = CreateDesktopResponse),
+        (status = 400, description = "A parameter is invalid, or the product, image or zone is not in the catalog.", body = ErrorBody),
+        (status = 409, description = "A desktop with this computer_name exists.", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -78,10 +92,7 @@ async fn filter(
             None => user_names.push(format!("\u{0}{id}")),
         }
     }
-    let status = q.one_of(
-        "status",
-        &["ACTIVE", "SHUTOFF", "HIBERNATED", "ERROR", "BUILD"],
-    )?;
+    let status = q.one_of("status", DESKTOP_STATUSES)?;
     Ok(DesktopFilter {
         status: status.map(|s| s.to_ascii_uppercase()),
         user_name: q.get("user_name").map(str::to_owned),
@@ -92,20 +103,29 @@ async fn filter(
         desktop_ids: q.all("desktop_id"),
         pool_ids: q.all("pool_id"),
         desktop_type: q
-            .one_of("desktop_type", &["DEDICATED", "POOLED"])?
+            .one_of("desktop_type", DESKTOP_TYPES)?
             .map(|s| s.to_ascii_uppercase()),
         image_id: q.get("image_id").map(str::to_owned),
         tags,
         availability_zone: q.get("availability_zone").map(str::to_owned),
-        sort_field: q.one_of("sort_field", &["created", "computer_name"])?,
+        sort_field: q.one_of("sort_field", DESKTOP_SORT_FIELDS)?,
         sort_desc: q
-            .one_of("sort_type", &["ASC", "DESC"])?
+            .one_of("sort_type", SORT_TYPES)?
             .is_some_and(|s| s.eq_ignore_ascii_case("DESC")),
         offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
         limit: q.int("limit", default_limit, 0, st.limits.max_page)?,
     })
 }
 
+/// List desktops (summary).
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktops",
+    tag = "desktops",
+    operation_id = "ListDesktops",
+    params(ProjectPath, ListDesktopsQuery, Page),
+    responses((status = 200, description = "A page of desktops (default 1000).", body = ListDesktopsResponse)),
+)]
 async fn list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -119,6 +139,15 @@ async fn list(
     }))
 }
 
+/// List desktops with their details.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktops/detail",
+    tag = "desktops",
+    operation_id = "ListDesktopsDetail",
+    params(ProjectPath, ListDesktopsQuery, Page),
+    responses((status = 200, description = "A page of desktops (default 500).", body = ListDesktopsDetailResponse)),
+)]
 async fn list_detail(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -136,6 +165,18 @@ async fn list_detail(
     }))
 }
 
+/// Show a desktop.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktops/{desktop_id}",
+    tag = "desktops",
+    operation_id = "ShowDesktopDetail",
+    params(ProjectPath, DesktopPath),
+    responses(
+        (status = 200, description = "The desktop.", body = ShowDesktopDetailResponse),
+        (status = 404, description = "The project or the desktop does not exist.", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -156,6 +197,20 @@ async fn show(
     }))
 }
 
+/// Delete a desktop (asynchronously).
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/desktops/{desktop_id}",
+    tag = "desktops",
+    operation_id = "DeleteDesktop",
+    params(ProjectPath, DesktopPath, DeleteDesktopQuery),
+    responses(
+        (status = 204, description = "The deleteDesktops job is queued."),
+        (status = 403, description = "The desktop belongs to another project.", body = ErrorBody),
+        (status = 404, description = "The project or the desktop does not exist.", body = ErrorBody),
+        (status = 409, description = "The desktop is under another operation (without is_force_delete).", body = ErrorBody),
+    ),
+)]
 async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -180,6 +235,18 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A desktop's action history, newest first.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktops/{desktop_id}/actions",
+    tag = "desktops",
+    operation_id = "ListDesktopActions",
+    params(ProjectPath, DesktopPath, Page),
+    responses(
+        (status = 200, description = "A page of the history.", body = ListDesktopActionsResponse),
+        (status = 404, description = "The project or the desktop does not exist.", body = ErrorBody),
+    ),
+)]
 async fn actions(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -124,15 +124,51 @@ impl QueryParams {
         }
     }
 
-    /// One of `allowed`, if present.
+    /// One of `allowed` (matched case-insensitively, returned as spelled in
+    /// `allowed`), if present.
     pub fn one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) if allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) => Ok(Some(v.to_owned())),
-            Some(v) => Err(ApiError::invalid(format!(
-                "Invalid parameter {name}: {v:?}; allowed: {}.",
-                allowed.join(", ")
-            ))),
+            Some(v) => match allowed.iter().find(|a| a.eq_ignore_ascii_case(v)) {
+                // The canonical spelling: callers compare with it.
+                Some(a) => Ok(Some((*a).to_owned())),
+                None => Err(ApiError::invalid(format!(
+                    "Invalid parameter {name}: {v:?}; allowed: {}.",
+                    allowed.join(", ")
+                ))),
+            },
         }
+    }
+}
+
+/// Path parameters, whose failures (say, a segment that is not UTF-8 once
+/// percent-decoded) are 400s in our body rather than axum's plain text.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e| ApiError::invalid(format!("Invalid path: {}", e.body_text())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_of_answers_the_canonical_spelling() {
+        let q = QueryParams(vec![("job_type".into(), "CREATEDESKTOPS".into())]);
+        assert_eq!(
+            q.one_of("job_type", &["createDesktops", "deleteDesktops"])
+                .unwrap(),
+            Some("createDesktops".to_owned())
+        );
+        assert!(q.one_of("job_type", &["deleteDesktops"]).is_err());
+        assert_eq!(q.one_of("status", &["ACTIVE"]).unwrap(), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Jobs: show a job with its sub-jobs, list sub-jobs, retry a finished job.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, QueryParams};
+use super::extract::{Json, Path, QueryParams};
 use super::present;
 use super::state::{AppState, Caller};
 use super::submit;
@@ -9,22 +9,34 @@ use crate::domain::error_code::Code;
 use crate::domain::job::{JobType, SubJobStatus};
 use crate::store::{RetryOutcome, SubJobFilter};
 use crate::wire::batch::JobIdResponse;
+use crate::wire::error_body::ErrorBody;
 use crate::wire::jobs::{JobActionsReq, ListItaSubJobsResponse, ShowJobResponse};
-use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use crate::wire::params::{JobPath, ListSubJobsQuery, Page, ProjectPath};
+use axum::Extension;
+use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/{project_id}/workspace-jobs/{job_id}", get(show))
-        .route(
-            "/v2/{project_id}/workspace-jobs/{job_id}/actions",
-            post(actions),
-        )
-        .route("/v2/{project_id}/workspace-sub-jobs", get(list_sub_jobs))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show))
+        .routes(routes!(actions))
+        .routes(routes!(list_sub_jobs))
 }
 
+/// Show a job with its first page of sub-jobs.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/workspace-jobs/{job_id}",
+    tag = "jobs",
+    operation_id = "ShowJob",
+    params(ProjectPath, JobPath),
+    responses(
+        (status = 200, description = "The job.", body = ShowJobResponse),
+        (status = 404, description = "The project or the job does not exist.", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -47,6 +59,15 @@ async fn show(
     Ok(axum::Json(present::job(&job, &subs)))
 }
 
+/// List sub-jobs.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/workspace-sub-jobs",
+    tag = "jobs",
+    operation_id = "ListItaSubJobs",
+    params(ProjectPath, ListSubJobsQuery, Page),
+    responses((status = 200, description = "A page of sub-jobs (default 1000).", body = ListItaSubJobsResponse)),
+)]
 async fn list_sub_jobs(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -74,6 +95,21 @@ async fn list_sub_jobs(
     }))
 }
 
+/// Retry the failed sub-jobs of a finished job.
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/workspace-jobs/{job_id}/actions",
+    tag = "jobs",
+    operation_id = "JobActions",
+    params(ProjectPath, JobPath),
+    request_body = JobActionsReq,
+    responses(
+        (status = 200, description = "The job, requeued.", body = JobIdResponse),
+        (status = 403, description = "The job's desktops are another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the job does not exist.", body = ErrorBody),
+        (status = 409, description = "The job has not finished, has nothing to retry, or its desktops refuse.", body = ErrorBody),
+    ),
+)]
 async fn actions(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -9,6 +9,7 @@ mod desktops;
 pub mod error;
 pub mod extract;
 mod jobs;
+pub mod openapi;
 pub mod pools;
 mod present;
 pub mod ratelimit;
@@ -19,47 +20,106 @@ mod tokens;
 mod users;
 
 use crate::domain::error_code::Code;
+use crate::wire::health::HealthResponse;
 use axum::Router;
 use axum::extract::State;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::get;
+use axum::middleware::from_fn;
 use error::ApiError;
 use state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The whole application.
-pub fn router(st: AppState) -> Router {
-    let v2 = Router::new()
+/// The route table: every route the server registers, each through `routes!`
+/// so that it is documented. `v2` goes behind the authentication layer; `open`
+/// is served as is. `/sim/v1` is in it only when the simulator is the driver.
+struct Table {
+    v2: OpenApiRouter<AppState>,
+    open: OpenApiRouter<AppState>,
+}
+
+fn table(sim: bool) -> Table {
+    let v2 = OpenApiRouter::new()
         .merge(catalog::routes())
         .merge(users::routes())
         .merge(desktops::routes())
         .merge(batch::routes())
         .merge(jobs::routes())
-        .merge(pools::routes())
-        .route_layer(from_fn_with_state(st.clone(), auth::authenticate));
-    let mut app = Router::new()
-        .merge(v2)
+        .merge(pools::routes());
+    let mut open = OpenApiRouter::new()
         .merge(tokens::routes())
-        .route("/health", get(health))
-        .route("/ready", get(ready));
-    if st.sim.is_some() {
-        app = app.merge(sim_ext::routes());
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(openapi::document));
+    if sim {
+        open = open.merge(sim_ext::routes());
     }
-    app.fallback(not_found)
+    Table { v2, open }
+}
+
+/// Every `(METHOD, path)` the router of a server with (`sim`) or without the
+/// simulator registers, read from the same route table that builds it.
+#[must_use]
+pub fn registered_routes(sim: bool) -> std::collections::BTreeSet<(String, String)> {
+    let t = table(sim);
+    let mut all = openapi::operations(t.v2.get_openapi());
+    all.extend(openapi::operations(t.open.get_openapi()));
+    all
+}
+
+/// The documented router of the server `st` configures.
+fn routes(st: &AppState) -> OpenApiRouter<AppState> {
+    let t = table(st.sim.is_some());
+    openapi::base()
+        .merge(openapi::authenticated(t.v2, st))
+        .merge(t.open)
+}
+
+/// The whole application.
+pub fn router(st: AppState) -> Router {
+    let (app, doc) = routes(&st).split_for_parts();
+    let rendered = openapi::finish(doc)
+        .to_json()
+        .expect("the OpenAPI document is plain data and serializes");
+    app.layer(axum::Extension(openapi::Rendered(rendered.into())))
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn(auth::request_id))
         .with_state(st)
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({"status": "ok"}))
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    operation_id = "Health",
+    responses((status = 200, description = "The server is up.", body = HealthResponse)),
+)]
+async fn health() -> axum::Json<HealthResponse> {
+    axum::Json(HealthResponse {
+        status: "ok".into(),
+    })
 }
 
-async fn ready(State(st): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+/// Readiness: the database answers.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "service",
+    operation_id = "Ready",
+    responses(
+        (status = 200, description = "The database answers.", body = HealthResponse),
+        (status = 503, description = "The database does not answer.", body = crate::wire::error_body::ErrorBody),
+    ),
+)]
+async fn ready(State(st): State<AppState>) -> Result<axum::Json<HealthResponse>, ApiError> {
     st.store
         .project_exists("")
         .await
         .map_err(|_| ApiError::new(Code::Unavailable, "The database does not answer."))?;
-    Ok(axum::Json(serde_json::json!({"status": "ready"})))
+    Ok(axum::Json(HealthResponse {
+        status: "ready".into(),
+    }))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -4,42 +4,41 @@
 //! ever touches simulated machines (see README).
 
 use super::error::{ApiError, ApiResult};
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::state::AppState;
 use crate::domain::desktop::LoginStatus;
 use crate::domain::error_code::Code;
 use crate::store::{DesktopRow, SimFault};
-use axum::Router;
-use axum::extract::{Path, State};
+use crate::wire::error_body::ErrorBody;
+use crate::wire::params::{DesktopPath, PoolPath};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/sim/v1/desktops/{desktop_id}/fault",
-            put(put_fault).get(get_fault).delete(clear_fault),
-        )
-        .route("/sim/v1/desktops/{desktop_id}/session", post(session))
-        .route(
-            "/sim/v1/desktop-pools/{pool_id}/connect",
-            post(pool_connect),
-        )
-        .route("/sim/v1/clock", get(clock))
-        .route("/sim/v1/clock/advance", post(advance))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_fault, get_fault, clear_fault))
+        .routes(routes!(session))
+        .routes(routes!(pool_connect))
+        .routes(routes!(clock))
+        .routes(routes!(advance))
 }
 
 /// A fault to inject.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FaultReq {
+struct SimFaultRequest {
     /// How many of the next operations fail.
     #[serde(default)]
     fail_next: i64,
-    /// Only these operations (`os-start`, `os-stop`, `reboot`, `os-hibernate`, `rebuild`, `logoff`, `delete`, `create`).
+    /// Only these operations (`os-start`, `os-stop`, `reboot`, `os-hibernate`, `rebuild`,
+    /// `logoff`, `delete`, `create`); absent: every operation; empty: none.
+    #[schema(schema_with = sim_ops)]
     ops: Option<Vec<String>>,
     /// Error code of the failures.
     error_code: Option<String>,
@@ -51,17 +50,38 @@ struct FaultReq {
 }
 
 /// A desktop's injected fault.
-#[derive(Debug, Serialize)]
-struct FaultView {
+#[derive(Debug, Serialize, ToSchema)]
+struct SimFaultView {
+    /// The desktop.
     desktop_id: String,
+    /// How many of the next operations fail.
     fail_next: i64,
+    /// Only these operations (absent: every operation; empty: none).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = sim_ops)]
     ops: Option<Vec<String>>,
+    /// Error code of the failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     error_code: Option<String>,
+    /// Error message of the failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     error_msg: Option<String>,
+    /// Whether the guest ignores SOFT stop/reboot.
     ignore_soft: bool,
+}
+
+fn sim_ops() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::Array,
+            utoipa::openapi::schema::Type::Null,
+        ]))
+        .items(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .enum_values(Some(OPS.iter().copied())),
+        )
+        .build()
 }
 
 const OPS: &[&str] = &[
@@ -88,24 +108,42 @@ async fn desktop(st: &AppState, id: &str) -> ApiResult<DesktopRow> {
         })
 }
 
-fn view(f: SimFault) -> FaultView {
-    FaultView {
+fn view(f: SimFault) -> SimFaultView {
+    SimFaultView {
         desktop_id: f.desktop_id,
         fail_next: f.fail_remaining,
-        ops: f
-            .fail_ops
-            .map(|o| o.split(',').map(str::to_owned).collect()),
+        // `ops: []` is stored as "" (no operation fails): shown as [], not [""].
+        ops: f.fail_ops.map(|o| {
+            o.split(',')
+                .filter(|op| !op.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
         error_code: f.error_code,
         error_msg: f.error_msg,
         ignore_soft: f.ignore_soft,
     }
 }
 
+/// Inject a fault into a simulated desktop.
+#[utoipa::path(
+    put,
+    path = "/sim/v1/desktops/{desktop_id}/fault",
+    tag = "sim",
+    operation_id = "SimPutFault",
+    params(DesktopPath),
+    request_body = SimFaultRequest,
+    responses(
+        (status = 200, description = "The fault now in force.", body = SimFaultView),
+        (status = 400, description = "A field is invalid.", body = ErrorBody),
+        (status = 404, description = "The desktop does not exist.", body = ErrorBody),
+    ),
+)]
 async fn put_fault(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Json(req): Json<FaultReq>,
-) -> ApiResult<axum::Json<FaultView>> {
+    Json(req): Json<SimFaultRequest>,
+) -> ApiResult<axum::Json<SimFaultView>> {
     desktop(&st, &id).await?;
     if req.fail_next < 0 {
         return Err(ApiError::invalid("fail_next must not be negative."));
@@ -136,10 +174,22 @@ async fn put_fault(
     Ok(axum::Json(view(fault)))
 }
 
+/// A simulated desktop's fault.
+#[utoipa::path(
+    get,
+    path = "/sim/v1/desktops/{desktop_id}/fault",
+    tag = "sim",
+    operation_id = "SimGetFault",
+    params(DesktopPath),
+    responses(
+        (status = 200, description = "The fault (none: `fail_next` 0).", body = SimFaultView),
+        (status = 404, description = "The desktop does not exist.", body = ErrorBody),
+    ),
+)]
 async fn get_fault(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<axum::Json<FaultView>> {
+) -> ApiResult<axum::Json<SimFaultView>> {
     desktop(&st, &id).await?;
     let f = st.store.get_sim_fault(&id).await?.unwrap_or(SimFault {
         desktop_id: id,
@@ -148,6 +198,18 @@ async fn get_fault(
     Ok(axum::Json(view(f)))
 }
 
+/// Clear a simulated desktop's fault.
+#[utoipa::path(
+    delete,
+    path = "/sim/v1/desktops/{desktop_id}/fault",
+    tag = "sim",
+    operation_id = "SimClearFault",
+    params(DesktopPath),
+    responses(
+        (status = 204, description = "Cleared."),
+        (status = 404, description = "The desktop does not exist.", body = ErrorBody),
+    ),
+)]
 async fn clear_fault(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     desktop(&st, &id).await?;
     st.store.clear_sim_fault(&id).await?;
@@ -155,17 +217,46 @@ async fn clear_fault(State(st): State<AppState>, Path(id): Path<String>) -> ApiR
 }
 
 /// A simulated user session change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SessionReq {
+struct SimSessionRequest {
     /// CONNECTED, DISCONNECTED, or REGISTERED (the user left).
+    #[schema(schema_with = login_statuses)]
     login_status: String,
 }
 
+fn login_statuses() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(SESSION_STATES.iter().copied()))
+        .description(Some(
+            "CONNECTED, DISCONNECTED, or REGISTERED (the user left).",
+        ))
+        .build()
+}
+
+/// The `login_status` values a simulated session may set.
+const SESSION_STATES: &[&str] = &["CONNECTED", "DISCONNECTED", "REGISTERED"];
+
+/// A simulated user connects to, disconnects from, or leaves a desktop.
+#[utoipa::path(
+    post,
+    path = "/sim/v1/desktops/{desktop_id}/session",
+    tag = "sim",
+    operation_id = "SimSetSession",
+    params(DesktopPath),
+    request_body = SimSessionRequest,
+    responses(
+        (status = 204, description = "The desktop's login_status is set."),
+        (status = 400, description = "login_status is invalid.", body = ErrorBody),
+        (status = 404, description = "The desktop does not exist.", body = ErrorBody),
+        (status = 409, description = "The desktop is not idle and ACTIVE.", body = ErrorBody),
+    ),
+)]
 async fn session(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Json(req): Json<SessionReq>,
+    Json(req): Json<SimSessionRequest>,
 ) -> ApiResult<StatusCode> {
     let d = desktop(&st, &id).await?;
     let login: LoginStatus = req
@@ -202,32 +293,55 @@ async fn session(
 }
 
 /// The simulated clock.
-#[derive(Debug, Serialize)]
-struct ClockView {
+#[derive(Debug, Serialize, ToSchema)]
+struct SimClock {
+    /// Simulated milliseconds since the server started.
     elapsed_ms: u128,
 }
 
-async fn clock(State(st): State<AppState>) -> ApiResult<axum::Json<ClockView>> {
+/// The simulated clock.
+#[utoipa::path(
+    get,
+    path = "/sim/v1/clock",
+    tag = "sim",
+    operation_id = "SimClock",
+    responses((status = 200, description = "Simulated time elapsed.", body = SimClock)),
+)]
+async fn clock(State(st): State<AppState>) -> ApiResult<axum::Json<SimClock>> {
     let sim = st
         .sim
         .as_ref()
         .ok_or_else(|| ApiError::code(Code::RouteNotFound))?;
-    Ok(axum::Json(ClockView {
+    Ok(axum::Json(SimClock {
         elapsed_ms: sim.clock().elapsed().as_millis(),
     }))
 }
 
 /// Move simulated time forward.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AdvanceReq {
+struct SimClockAdvance {
+    /// Seconds to add, 0 to 1e9.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     seconds: f64,
 }
 
+/// Move the simulated clock forward.
+#[utoipa::path(
+    post,
+    path = "/sim/v1/clock/advance",
+    tag = "sim",
+    operation_id = "SimAdvanceClock",
+    request_body = SimClockAdvance,
+    responses(
+        (status = 200, description = "Simulated time elapsed.", body = SimClock),
+        (status = 400, description = "seconds is out of range.", body = ErrorBody),
+    ),
+)]
 async fn advance(
     State(st): State<AppState>,
-    Json(req): Json<AdvanceReq>,
-) -> ApiResult<axum::Json<ClockView>> {
+    Json(req): Json<SimClockAdvance>,
+) -> ApiResult<axum::Json<SimClock>> {
     let sim = st
         .sim
         .as_ref()
@@ -236,22 +350,25 @@ async fn advance(
         return Err(ApiError::invalid("seconds must be between 0 and 1e9."));
     }
     sim.clock().advance(Duration::from_secs_f64(req.seconds));
-    Ok(axum::Json(ClockView {
+    Ok(axum::Json(SimClock {
         elapsed_ms: sim.clock().elapsed().as_millis(),
     }))
 }
 
 /// A user connecting to a pool.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PoolConnectReq {
+struct SimPoolConnectRequest {
+    /// The user (a USER member of the pool, or anyone when a USER_GROUP is authorized).
     user_name: String,
 }
 
 /// Where the user landed.
-#[derive(Debug, Serialize)]
-struct PoolConnectView {
+#[derive(Debug, Serialize, ToSchema)]
+struct SimPoolConnection {
+    /// The desktop.
     desktop_id: String,
+    /// Its name.
     computer_name: String,
 }
 
@@ -259,11 +376,26 @@ struct PoolConnectView {
 /// the retention) or to a free idle ACTIVE one, which becomes CONNECTED. The user
 /// must be authorized: named as a USER member, or any user when a USER_GROUP is
 /// authorized (group membership is not modelled).
+/// A user of a pool connects: bound to a desktop of the pool.
+#[utoipa::path(
+    post,
+    path = "/sim/v1/desktop-pools/{pool_id}/connect",
+    tag = "sim",
+    operation_id = "SimPoolConnect",
+    params(PoolPath),
+    request_body = SimPoolConnectRequest,
+    responses(
+        (status = 200, description = "Where the user landed.", body = SimPoolConnection),
+        (status = 403, description = "The user is not authorized for the pool.", body = ErrorBody),
+        (status = 404, description = "The pool does not exist.", body = ErrorBody),
+        (status = 409, description = "The pool has no free idle ACTIVE desktop.", body = ErrorBody),
+    ),
+)]
 async fn pool_connect(
     State(st): State<AppState>,
     Path(pool_id): Path<String>,
-    Json(req): Json<PoolConnectReq>,
-) -> ApiResult<axum::Json<PoolConnectView>> {
+    Json(req): Json<SimPoolConnectRequest>,
+) -> ApiResult<axum::Json<SimPoolConnection>> {
     st.store.pool_project(&pool_id).await?.ok_or_else(|| {
         ApiError::new(
             Code::PoolNotFound,
@@ -296,8 +428,32 @@ async fn pool_connect(
                 ),
             )
         })?;
-    Ok(axum::Json(PoolConnectView {
+    Ok(axum::Json(SimPoolConnection {
         desktop_id: d.id,
         computer_name: d.computer_name,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(ops: Option<&str>) -> SimFault {
+        SimFault {
+            desktop_id: "d".into(),
+            fail_ops: ops.map(str::to_owned),
+            ..SimFault::default()
+        }
+    }
+
+    #[test]
+    fn a_fault_shows_the_ops_it_was_given() {
+        assert_eq!(view(fault(None)).ops, None);
+        // `ops: []` is stored as "": it is shown as [], not [""].
+        assert_eq!(view(fault(Some(""))).ops, Some(vec![]));
+        assert_eq!(
+            view(fault(Some("os-stop,reboot"))).ops,
+            Some(vec!["os-stop".to_owned(), "reboot".to_owned()])
+        );
+    }
 }

@@ -10,63 +10,41 @@ use crate::auth::passwords::{new_token, token_hash, verify_password};
 use crate::domain::error_code::Code;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::TokenRow;
-use axum::Router;
+use crate::wire::error_body::ErrorBody;
+use crate::wire::tokens::{KeystoneAuthRequest, KeystoneRef, KeystoneToken, KeystoneTokenResponse};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use serde::Deserialize;
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v3/auth/tokens", post(issue).get(inspect).delete(revoke))
-}
-
-/// The Keystone request body (the parts deskplane reads).
-#[derive(Debug, Deserialize)]
-struct AuthReq {
-    auth: Auth,
-}
-
-#[derive(Debug, Deserialize)]
-struct Auth {
-    identity: Identity,
-    scope: Option<Scope>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Identity {
-    methods: Vec<String>,
-    password: Option<PasswordIdentity>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PasswordIdentity {
-    user: PasswordUser,
-}
-
-#[derive(Debug, Deserialize)]
-struct PasswordUser {
-    name: String,
-    password: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Scope {
-    project: Option<ProjectScope>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ProjectScope {
-    id: Option<String>,
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(issue, inspect, revoke))
 }
 
 fn unauthorized(msg: &str) -> ApiError {
     ApiError::new(Code::TokenInvalid, msg)
 }
 
-async fn issue(State(st): State<AppState>, Json(req): Json<AuthReq>) -> ApiResult<Response> {
+/// Issue a token for an API user (password method, project scope).
+#[utoipa::path(
+    post,
+    path = "/v3/auth/tokens",
+    tag = "tokens",
+    operation_id = "KeystoneCreateUserTokenByPassword",
+    request_body = KeystoneAuthRequest,
+    responses(
+        (status = 201, description = "The token is in `X-Subject-Token`.", body = KeystoneTokenResponse,
+            headers(("X-Subject-Token" = String, description = "The token, for `X-Auth-Token`."))),
+        (status = 400, description = "The body lacks the password method or the project scope.", body = ErrorBody),
+        (status = 401, description = "Wrong user name, password or project.", body = ErrorBody),
+    ),
+)]
+async fn issue(
+    State(st): State<AppState>,
+    Json(req): Json<KeystoneAuthRequest>,
+) -> ApiResult<Response> {
     let auth = req.auth;
     if !auth.identity.methods.iter().any(|m| m == "password") {
         return Err(ApiError::invalid(
@@ -106,18 +84,29 @@ async fn issue(State(st): State<AppState>, Json(req): Json<AuthReq>) -> ApiResul
         revoked: false,
     };
     st.store.insert_token(&row).await?;
-    let body = json!({"token": {
-        "methods": ["password"],
-        "issued_at": rfc3339(now),
-        "expires_at": rfc3339(row.expires_ms),
-        "project": {"id": project, "name": project},
-        "user": {"id": stored.user_name, "name": stored.user_name},
-        "catalog": []
-    }});
+    let mut body = token_view(&row);
+    body.token.catalog = Some(Vec::new());
     let mut resp = (StatusCode::CREATED, axum::Json(body)).into_response();
     let header = HeaderValue::from_str(&token).map_err(|_| ApiError::code(Code::Internal))?;
     resp.headers_mut().insert("x-subject-token", header);
     Ok(resp)
+}
+
+fn token_view(row: &TokenRow) -> KeystoneTokenResponse {
+    let named = |s: &str| KeystoneRef {
+        id: s.to_owned(),
+        name: s.to_owned(),
+    };
+    KeystoneTokenResponse {
+        token: KeystoneToken {
+            methods: vec!["password".into()],
+            issued_at: rfc3339(row.created_ms),
+            expires_at: rfc3339(row.expires_ms),
+            project: named(&row.project_id),
+            user: named(&row.user_name),
+            catalog: None,
+        },
+    }
 }
 
 /// The user a valid, unexpired, unrevoked token of `project` belongs to.
@@ -164,10 +153,39 @@ async fn caller_token(st: &AppState, h: &HeaderMap) -> ApiResult<TokenRow> {
         })
 }
 
+/// The caller's and the subject's token headers of `GET`/`DELETE`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[expect(
+    dead_code,
+    reason = "documents headers the handlers read from the HeaderMap"
+)]
+struct TokenHeaders {
+    /// The caller's own valid token.
+    #[param(rename = "X-Auth-Token")]
+    x_auth_token: String,
+    /// The token to check or revoke (of the caller's project).
+    #[param(rename = "X-Subject-Token")]
+    x_subject_token: String,
+}
+
+/// Check a token.
+#[utoipa::path(
+    get,
+    path = "/v3/auth/tokens",
+    tag = "tokens",
+    operation_id = "KeystoneValidateToken",
+    params(TokenHeaders),
+    responses(
+        (status = 200, description = "The subject token is valid.", body = KeystoneTokenResponse),
+        (status = 400, description = "A token header is missing.", body = ErrorBody),
+        (status = 401, description = "The caller's or the subject token is not valid.", body = ErrorBody),
+    ),
+)]
 async fn inspect(
     State(st): State<AppState>,
     h: HeaderMap,
-) -> ApiResult<axum::Json<serde_json::Value>> {
+) -> ApiResult<axum::Json<KeystoneTokenResponse>> {
     let me = caller_token(&st, &h).await?;
     let subject = st
         .store
@@ -176,15 +194,22 @@ async fn inspect(
     let row = subject
         .filter(|r| r.project_id == me.project_id && !r.revoked && r.expires_ms > now_ms())
         .ok_or_else(|| ApiError::new(Code::TokenInvalid, "The subject token is not valid."))?;
-    Ok(axum::Json(json!({"token": {
-        "methods": ["password"],
-        "issued_at": rfc3339(row.created_ms),
-        "expires_at": rfc3339(row.expires_ms),
-        "project": {"id": row.project_id, "name": row.project_id},
-        "user": {"id": row.user_name, "name": row.user_name}
-    }})))
+    Ok(axum::Json(token_view(&row)))
 }
 
+/// Revoke a token.
+#[utoipa::path(
+    delete,
+    path = "/v3/auth/tokens",
+    tag = "tokens",
+    operation_id = "KeystoneDeleteToken",
+    params(TokenHeaders),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, description = "A token header is missing.", body = ErrorBody),
+        (status = 401, description = "The caller's or the subject token is not valid.", body = ErrorBody),
+    ),
+)]
 async fn revoke(State(st): State<AppState>, h: HeaderMap) -> ApiResult<StatusCode> {
     let me = caller_token(&st, &h).await?;
     let hash = token_hash(header(&h, "x-subject-token")?);

@@ -2,32 +2,48 @@
 
 use super::create_plan::check_user_name;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, QueryParams};
+use super::extract::{Json, Path, QueryParams};
 use super::state::{AppState, Caller};
 use crate::domain::error_code::Code;
 use crate::domain::ids::UserId;
 use crate::domain::time::{job_time, now_ms, rfc3339};
 use crate::store::{NotificationFilter, StoreError, UserFilter, UserRow};
+use crate::wire::error_body::ErrorBody;
+use crate::wire::params::{
+    ListNotificationRecordsQuery, ListUsersQuery, NOTIFICATION_SORT_FIELDS, NOTIFICATION_TYPES,
+    Page, ProjectPath, SORT_TYPES, UserPath,
+};
 use crate::wire::users::{
     CreateDesktopUserResponse, CreateUserRequest, ListNotificationRecordsResponse,
     ListUserDetailResponse, ListUsersResponse, NotificationRecordInfo, User, UserDetail,
 };
-use axum::extract::{Path, State};
+use axum::Extension;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/{project_id}/users", get(list).post(create))
-        .route(
-            "/v2/{project_id}/users/notification-records",
-            get(notifications),
-        )
-        .route("/v2/{project_id}/users/{user_id}", get(show).delete(delete))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(notifications))
+        .routes(routes!(show, delete))
 }
 
+/// Create a desktop user.
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/users",
+    tag = "users",
+    operation_id = "CreateUser",
+    params(ProjectPath),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 200, description = "Created.", body = CreateDesktopUserResponse),
+        (status = 409, description = "A user with this name exists.", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -70,6 +86,15 @@ async fn create(
     }
 }
 
+/// List desktop users.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/users",
+    tag = "users",
+    operation_id = "ListUsers",
+    params(ProjectPath, ListUsersQuery, Page),
+    responses((status = 200, description = "A page of users.", body = ListUsersResponse)),
+)]
 async fn list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -98,6 +123,18 @@ async fn list(
     }))
 }
 
+/// Show a user.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/users/{user_id}",
+    tag = "users",
+    operation_id = "ListUserDetail",
+    params(ProjectPath, UserPath),
+    responses(
+        (status = 200, description = "The user.", body = ListUserDetailResponse),
+        (status = 404, description = "The project or the user does not exist.", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -127,6 +164,19 @@ async fn show(
     }))
 }
 
+/// Delete a user who has no desktops.
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/users/{user_id}",
+    tag = "users",
+    operation_id = "DeleteUser",
+    params(ProjectPath, UserPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "The project or the user does not exist.", body = ErrorBody),
+        (status = 409, description = "The user still has desktops.", body = ErrorBody),
+    ),
+)]
 async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -155,6 +205,15 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// List the notifications sent to users (e-mails and in-desktop messages).
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/users/notification-records",
+    tag = "users",
+    operation_id = "ListNotificationRecords",
+    params(ProjectPath, ListNotificationRecordsQuery, Page),
+    responses((status = 200, description = "A page of records.", body = ListNotificationRecordsResponse)),
+)]
 async fn notifications(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -165,15 +224,15 @@ async fn notifications(
         desktop_name: q.get("desktop_name").map(str::to_owned),
         user_name: q.get("user_name").map(str::to_owned),
         kind: q
-            .one_of("type", &["EMAIL", "MESSAGE"])?
+            .one_of("type", NOTIFICATION_TYPES)?
             .map(|t| t.to_ascii_uppercase()),
         oldest_first: q
-            .one_of("sort_type", &["ASC", "DESC"])?
+            .one_of("sort_type", SORT_TYPES)?
             .is_some_and(|s| s.eq_ignore_ascii_case("ASC")),
         offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
         limit: q.int("limit", 1000, 0, st.limits.max_page)?,
     };
-    q.one_of("sort_field", &["operate_time"])?;
+    q.one_of("sort_field", NOTIFICATION_SORT_FIELDS)?;
     let (rows, total) = st.store.list_notifications(&caller.project_id, &f).await?;
     let notification_records = rows
         .into_iter()

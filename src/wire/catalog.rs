@@ -1,9 +1,10 @@
 //! ListProductsResponse (Product), ListImagesResponse (ImageInfo), ListAvailabilityZonesResponse.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Product.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Product {
     /// Id.
     pub product_id: String,
@@ -33,7 +34,7 @@ pub struct Product {
 }
 
 /// ListProductsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListProductsResponse {
     /// Products.
     pub products: Vec<Product>,
@@ -42,7 +43,7 @@ pub struct ListProductsResponse {
 }
 
 /// ImageInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ImageInfo {
     /// Id.
     pub id: String,
@@ -65,7 +66,7 @@ pub struct ImageInfo {
 }
 
 /// ListImagesResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListImagesResponse {
     /// Images.
     pub images: Vec<ImageInfo>,
@@ -74,7 +75,7 @@ pub struct ListImagesResponse {
 }
 
 /// AvailabilityZoneInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AvailabilityZoneInfo {
     /// Code.
     pub availability_zone: String,
@@ -87,7 +88,7 @@ pub struct AvailabilityZoneInfo {
 }
 
 /// ListAvailabilityZonesResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListAvailabilityZonesResponse {
     /// Zones.
     pub availability_zones: Vec<AvailabilityZoneInfo>,

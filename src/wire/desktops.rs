@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// Volume — a disk in requests (and, with ids, in responses).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Volume {
     /// SAS, SSD, GPSSD ...
     #[serde(rename = "type")]
@@ -14,7 +15,7 @@ pub struct Volume {
 }
 
 /// Tag.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Tag {
     /// Key.
     pub key: String,
@@ -24,7 +25,7 @@ pub struct Tag {
 }
 
 /// Desktop — one desktop of a create request with its user.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DesktopUser {
     /// The desktop's user.
     pub user_name: Option<String>,
@@ -39,17 +40,19 @@ pub struct DesktopUser {
 }
 
 /// CreateDesktopReq — `POST /desktops`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateDesktopReq {
     /// DEDICATED (default).
     pub desktop_type: Option<String>,
     /// Zone; the default zone when absent.
     pub availability_zone: Option<String>,
     /// Product (required).
+    #[schema(required = true, nullable = false)]
     pub product_id: Option<String>,
     /// Image type (default private).
     pub image_type: Option<String>,
     /// Image (required).
+    #[schema(required = true, nullable = false)]
     pub image_id: Option<String>,
     /// System disk.
     pub root_volume: Option<Volume>,
@@ -68,14 +71,14 @@ pub struct CreateDesktopReq {
 }
 
 /// CreateDesktopResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreateDesktopResponse {
     /// The createDesktops job.
     pub job_id: String,
 }
 
 /// AttachInstancesUserInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AttachInstancesUserInfo {
     /// User id, when the user exists.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,14 +91,14 @@ pub struct AttachInstancesUserInfo {
 }
 
 /// FlavorInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FlavorInfo {
     /// Flavor id.
     pub id: String,
 }
 
 /// ProductInfo (in a desktop).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProductInfo {
     /// Product id.
     pub product_id: String,
@@ -117,7 +120,7 @@ pub struct ProductInfo {
 }
 
 /// VolumeDetail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VolumeDetail {
     /// Disk type.
     #[serde(rename = "type")]
@@ -137,7 +140,7 @@ pub struct VolumeDetail {
 }
 
 /// AddressInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AddressInfo {
     /// IP.
     pub addr: String,
@@ -147,7 +150,7 @@ pub struct AddressInfo {
 }
 
 /// DesktopDetailInfo — `GET /desktops/{id}` (wrapped) and `/desktops/detail` items.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DesktopDetailInfo {
     /// Id.
     pub desktop_id: String,
@@ -162,18 +165,22 @@ pub struct DesktopDetailInfo {
     /// Users.
     pub user_list: Vec<String>,
     /// DEDICATED / POOLED.
+    #[schema(schema_with = super::values::desktop_type_field)]
     pub desktop_type: String,
     /// image_name, metering.image_id, ...
     pub metadata: BTreeMap<String, String>,
     /// Flavor.
     pub flavor: FlavorInfo,
     /// ACTIVE / SHUTOFF / HIBERNATED / ERROR (BUILD while created).
+    #[schema(schema_with = super::values::desktop_status_field)]
     pub status: String,
     /// The operation in progress; empty when idle.
+    #[schema(schema_with = super::values::task_status_field)]
     pub task_status: String,
     /// Creation time.
     pub created: String,
     /// UNREGISTER / REGISTERED / CONNECTED / DISCONNECTED.
+    #[schema(schema_with = super::values::login_status_field)]
     pub login_status: String,
     /// The user.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,14 +213,14 @@ pub struct DesktopDetailInfo {
 }
 
 /// ShowDesktopDetailResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShowDesktopDetailResponse {
     /// The desktop.
     pub desktop: DesktopDetailInfo,
 }
 
 /// ListDesktopsDetailResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListDesktopsDetailResponse {
     /// The page.
     pub desktops: Vec<DesktopDetailInfo>,
@@ -222,7 +229,7 @@ pub struct ListDesktopsDetailResponse {
 }
 
 /// SimpleDesktopInfo — `GET /desktops` items.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SimpleDesktopInfo {
     /// Id.
     pub desktop_id: String,
@@ -242,14 +249,18 @@ pub struct SimpleDesktopInfo {
     /// Tags.
     pub tags: Vec<Tag>,
     /// DEDICATED / POOLED.
+    #[schema(schema_with = super::values::desktop_type_field)]
     pub desktop_type: String,
     /// Status.
+    #[schema(schema_with = super::values::desktop_status_field)]
     pub status: String,
     /// Task status (empty when idle).
+    #[schema(schema_with = super::values::task_status_field)]
     pub task_status: String,
     /// Zone.
     pub availability_zone: String,
     /// Login status (`connect_status` in this model).
+    #[schema(schema_with = super::values::login_status_field)]
     pub connect_status: String,
     /// Pool.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -257,7 +268,7 @@ pub struct SimpleDesktopInfo {
 }
 
 /// ListDesktopsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListDesktopsResponse {
     /// Matches before paging.
     pub total_count: i64,

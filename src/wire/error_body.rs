@@ -2,9 +2,10 @@
 //! seeds list it, `error_detail` (seed 001). The gateway's 401 also carries `request_id`.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Huawei's error body.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// `WKS.xxxx` or `APIGW.xxxx`.
     pub error_code: String,

@@ -1,9 +1,10 @@
 //! Jobs and sub-jobs: ShowJobResponse, JobDetailInfo, ListItaSubJobsResponse, JobActionsReq.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// JobEntities — what a sub-job acts on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobEntities {
     /// Desktop id.
     pub desktop_id: String,
@@ -21,11 +22,12 @@ pub struct JobEntities {
 }
 
 /// JobDetailInfo — one sub-job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobDetailInfo {
     /// Sub-job id.
     pub id: String,
     /// Job type.
+    #[schema(schema_with = super::values::job_type_field)]
     pub job_type: String,
     /// What it acts on.
     pub entities: JobEntities,
@@ -35,6 +37,7 @@ pub struct JobDetailInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
     /// WAITING, RUNNING, SUCCESS, FAILED.
+    #[schema(schema_with = super::values::sub_job_status_field)]
     pub status: String,
     /// Error code when FAILED.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,11 +65,12 @@ pub struct JobDetailInfo {
 }
 
 /// ShowJobResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShowJobResponse {
     /// Job id.
     pub id: String,
     /// Job type.
+    #[schema(schema_with = super::values::job_type_field)]
     pub job_type: String,
     /// Creation time.
     pub begin_time: String,
@@ -74,6 +78,7 @@ pub struct ShowJobResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
     /// WAITING, RUNNING, SUCCESS, FAIL.
+    #[schema(schema_with = super::values::job_status_field)]
     pub status: String,
     /// First failed sub-job's code.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,7 +93,7 @@ pub struct ShowJobResponse {
 }
 
 /// ListItaSubJobsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListItaSubJobsResponse {
     /// Matches before paging.
     pub total_count: i64,
@@ -97,14 +102,15 @@ pub struct ListItaSubJobsResponse {
 }
 
 /// JobActionsReq — `POST /workspace-jobs/{job_id}/actions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct JobActionsReq {
     /// `retry`.
+    #[schema(schema_with = super::values::job_action_field, required = true)]
     pub op_type: Option<String>,
 }
 
 /// DesktopAction — one entry of a desktop's action history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DesktopAction {
     /// `os-stop (SOFT)`, `rebuild`, ...
     pub action: String,
@@ -116,6 +122,7 @@ pub struct DesktopAction {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_time: Option<String>,
     /// WAITING, RUNNING, SUCCESS, FAILED.
+    #[schema(schema_with = super::values::sub_job_status_field)]
     pub result: String,
     /// Failure reason.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,7 +130,7 @@ pub struct DesktopAction {
 }
 
 /// ListDesktopActionsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListDesktopActionsResponse {
     /// Newest first.
     pub desktop_actions: Vec<DesktopAction>,

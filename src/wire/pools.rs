@@ -5,12 +5,14 @@
 
 use super::desktops::{DesktopDetailInfo, ProductInfo, Tag, Volume};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// AutoscalePolicy (the fields deskplane models; others are accepted and kept).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, ToSchema)]
 pub struct AutoscalePolicy {
     /// ACCESS_CREATED or AUTO_CREATED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::values::autoscale_type_field)]
     pub autoscale_type: Option<String>,
     /// Most desktops autoscale may create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,9 +32,10 @@ pub struct AutoscalePolicy {
 }
 
 /// AuthorizedObjects — a user or group allowed to use a pool.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuthorizedObjects {
     /// USER or USER_GROUP.
+    #[schema(schema_with = super::values::object_type_field)]
     pub object_type: Option<String>,
     /// Id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,24 +51,29 @@ pub struct AuthorizedObjects {
 }
 
 /// CreateDesktopPoolReq — `POST /desktop-pools`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateDesktopPoolReq {
     /// Unique name (required).
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 60)]
     pub name: Option<String>,
     /// DYNAMIC or STATIC (required).
     #[serde(rename = "type")]
+    #[schema(schema_with = super::values::pool_type_field, required = true)]
     pub pool_type: Option<String>,
     /// Desktops to create (required).
+    #[schema(required = true, nullable = false, minimum = 1)]
     pub size: Option<i64>,
     /// Description.
     pub description: Option<String>,
     /// Zone.
     pub availability_zone: Option<String>,
     /// Product (required).
+    #[schema(required = true, nullable = false)]
     pub product_id: Option<String>,
     /// Image type.
     pub image_type: Option<String>,
     /// Image (required).
+    #[schema(required = true, nullable = false)]
     pub image_id: Option<String>,
     /// System disk.
     pub root_volume: Option<Volume>,
@@ -84,7 +92,7 @@ pub struct CreateDesktopPoolReq {
 }
 
 /// CreateDesktopPoolResponse (plus `pool_id`, ours, so callers need not search by name).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreateDesktopPoolResponse {
     /// The createDesktopPool job.
     pub job_id: String,
@@ -93,7 +101,7 @@ pub struct CreateDesktopPoolResponse {
 }
 
 /// ShowDesktopPoolDetailResponse / SimpleDesktopPoolInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DesktopPoolInfo {
     /// Id.
     pub id: String,
@@ -101,6 +109,7 @@ pub struct DesktopPoolInfo {
     pub name: String,
     /// DYNAMIC / STATIC.
     #[serde(rename = "type")]
+    #[schema(schema_with = super::values::pool_type_out)]
     pub pool_type: String,
     /// Description.
     pub description: String,
@@ -137,13 +146,14 @@ pub struct DesktopPoolInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscale_policy: Option<AutoscalePolicy>,
     /// STEADY when no desktop has an operation running, else TEMPORARY.
+    #[schema(schema_with = super::values::pool_status_field)]
     pub status: String,
     /// Tags.
     pub tags: Vec<Tag>,
 }
 
 /// ListDesktopPoolsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListDesktopPoolsResponse {
     /// Matches before paging.
     pub total_count: i64,
@@ -152,7 +162,7 @@ pub struct ListDesktopPoolsResponse {
 }
 
 /// UpdateDesktopPoolAttributesReq — `PUT /desktop-pools/{id}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct UpdateDesktopPoolAttributesReq {
     /// New name.
     pub name: Option<String>,
@@ -169,24 +179,27 @@ pub struct UpdateDesktopPoolAttributesReq {
 }
 
 /// ExpandDesktopPoolReq.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ExpandDesktopPoolReq {
     /// Desktops to add.
+    #[schema(required = true, nullable = false, minimum = 1)]
     pub size: Option<i64>,
 }
 
 /// DesktopPoolActionReq — seed 001.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DesktopPoolActionReq {
     /// os-start, os-stop, reboot, hibernate.
+    #[schema(schema_with = super::values::pool_action_op, required = true)]
     pub op_type: Option<String>,
     /// SOFT (default) or HARD.
     #[serde(rename = "type")]
+    #[schema(schema_with = super::values::power_mode)]
     pub mode: Option<String>,
 }
 
 /// ListPoolDesktopsDetailResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListPoolDesktopsDetailResponse {
     /// The page.
     pub pool_desktops: Vec<DesktopDetailInfo>,
@@ -199,16 +212,18 @@ pub struct ListPoolDesktopsDetailResponse {
 }
 
 /// Body of `POST /desktop-pools/{id}/users`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct PoolAuthorizedObjectsReq {
     /// Users/groups.
+    #[schema(required = true, nullable = false)]
     pub objects: Option<Vec<AuthorizedObjects>>,
     /// ADD or REMOVE.
+    #[schema(schema_with = super::values::member_action_field, required = true)]
     pub action: Option<String>,
 }
 
 /// ListDesktopPoolAuthorizedObjectsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListDesktopPoolAuthorizedObjectsResponse {
     /// The page.
     pub objects: Vec<AuthorizedObjects>,

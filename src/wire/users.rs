@@ -1,11 +1,17 @@
 //! Desktop users: CreateUserRequest, User, UserDetail, notification records.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// CreateUserRequest — `POST /users`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     /// Name (required; letters, digits, `-`, `_`; 1..=64).
+    #[schema(
+        required = true,
+        nullable = false,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+    )]
     pub user_name: Option<String>,
     /// E-mail.
     pub user_email: Option<String>,
@@ -16,14 +22,14 @@ pub struct CreateUserRequest {
 }
 
 /// CreateDesktopUserResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreateDesktopUserResponse {
     /// The new user's id.
     pub id: String,
 }
 
 /// User — an item of ListUsersResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct User {
     /// Id.
     pub id: String,
@@ -42,7 +48,7 @@ pub struct User {
 }
 
 /// ListUsersResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListUsersResponse {
     /// Matches before paging.
     pub total_count: i64,
@@ -51,7 +57,7 @@ pub struct ListUsersResponse {
 }
 
 /// UserDetail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserDetail {
     /// Id.
     pub id: String,
@@ -74,19 +80,20 @@ pub struct UserDetail {
 }
 
 /// ListUserDetailResponse — `GET /users/{user_id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListUserDetailResponse {
     /// The user.
     pub user_detail: UserDetail,
 }
 
 /// NotificationRecordInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NotificationRecordInfo {
     /// Project.
     pub project_id: String,
     /// EMAIL, or MESSAGE for text shown inside the desktop (ours).
     #[serde(rename = "type")]
+    #[schema(schema_with = super::values::notification_type_field)]
     pub kind: String,
     /// Recipient.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,7 +109,7 @@ pub struct NotificationRecordInfo {
 }
 
 /// ListNotificationRecordsResponse.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListNotificationRecordsResponse {
     /// Matches before paging.
     pub total_count: i64,

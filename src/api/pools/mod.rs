@@ -7,9 +7,9 @@
 //! operation) gets a FAILED sub-job carrying the refusal's code and reason, so
 //! the job honestly ends FAIL with "k of n sub-jobs failed" when any did not apply.
 
-use super::create_plan::{self, Template, TemplateReq};
+use super::create_plan::{self, TemplateReq};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, QueryParams};
+use super::extract::{Json, Path, QueryParams};
 use super::present;
 use super::state::{AppState, Caller};
 use super::submit;
@@ -18,45 +18,43 @@ use crate::domain::error_code::Code;
 use crate::domain::job::JobType;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::jobs::JobParams;
-use crate::store::{
-    DesktopFilter, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate, StoreError,
-};
+use crate::store::{DesktopFilter, PoolDeletion, PoolFilter, PoolRow, PoolUpdate, StoreError};
 use crate::wire::batch::JobIdResponse;
-use crate::wire::pools::{
-    AuthorizedObjects, AutoscalePolicy, CreateDesktopPoolReq, CreateDesktopPoolResponse,
-    DesktopPoolActionReq, DesktopPoolInfo, ExpandDesktopPoolReq,
-    ListDesktopPoolAuthorizedObjectsResponse, ListDesktopPoolsResponse,
-    ListPoolDesktopsDetailResponse, PoolAuthorizedObjectsReq, UpdateDesktopPoolAttributesReq,
+use crate::wire::error_body::ErrorBody;
+use crate::wire::params::{
+    DESKTOP_STATUSES, ListDesktopPoolsQuery, ListPoolDesktopsQuery, POOL_TYPES, Page, PoolPath,
+    ProjectPath,
 };
-use axum::extract::{Path, State};
+use crate::wire::pools::{
+    AuthorizedObjects, CreateDesktopPoolReq, CreateDesktopPoolResponse, DesktopPoolActionReq,
+    DesktopPoolInfo, ExpandDesktopPoolReq, ListDesktopPoolAuthorizedObjectsResponse,
+    ListDesktopPoolsResponse, ListPoolDesktopsDetailResponse, PoolAuthorizedObjectsReq,
+    UpdateDesktopPoolAttributesReq,
+};
+use axum::Extension;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+mod checks;
+mod upkeep;
+mod view;
+
+use checks::{check_name, check_policy, members_of, retention, size};
+use upkeep::pool_desktops;
+pub use upkeep::{grow, maintain};
+use view::info;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/{project_id}/desktop-pools", get(list).post(create))
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}",
-            get(show).put(update).delete(delete),
-        )
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}/desktops",
-            get(desktops),
-        )
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}/expand",
-            post(expand),
-        )
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}/action",
-            post(action),
-        )
-        .route(
-            "/v2/{project_id}/desktop-pools/{pool_id}/users",
-            get(members).post(change_members),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, delete))
+        .routes(routes!(desktops))
+        .routes(routes!(expand))
+        .routes(routes!(action))
+        .routes(routes!(members, change_members))
 }
 
 /// The caller's pool, or 404 (403 when it is another project's).
@@ -78,124 +76,20 @@ pub async fn pool_of(st: &AppState, caller: &Caller, pool_id: &str) -> ApiResult
     .with_detail(detail))
 }
 
-fn check_name(name: &str) -> ApiResult<()> {
-    let ok = (1..=60).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-        && !name.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "Invalid pool name {name:?}: use 1-60 letters, digits, - or _."
-        )))
-    }
-}
-
-fn check_policy(p: &AutoscalePolicy) -> ApiResult<String> {
-    for (k, v) in [
-        ("min_idle", p.min_idle),
-        ("max_auto_created", p.max_auto_created),
-    ] {
-        if v.is_some_and(|v| !(0..=10_000).contains(&v)) {
-            return Err(ApiError::invalid(format!(
-                "autoscale_policy.{k} must be 0 to 10000."
-            )));
-        }
-    }
-    if let Some(t) = p
-        .autoscale_type
-        .as_deref()
-        .filter(|t| !["ACCESS_CREATED", "AUTO_CREATED"].contains(t))
-    {
-        return Err(ApiError::invalid(format!(
-            "Invalid autoscale_policy.autoscale_type {t:?}; allowed: ACCESS_CREATED, AUTO_CREATED."
-        )));
-    }
-    Ok(serde_json::to_string(p).unwrap_or_default())
-}
-
-fn retention(v: Option<i64>) -> ApiResult<Option<i64>> {
-    match v {
-        Some(m) if !(0..=43_200).contains(&m) => Err(ApiError::invalid(
-            "disconnected_retention_period must be 0 to 43200 minutes.",
-        )),
-        other => Ok(other),
-    }
-}
-
-fn members_of(objects: Vec<AuthorizedObjects>) -> ApiResult<Vec<PoolMember>> {
-    let now = now_ms();
-    objects
-        .into_iter()
-        .enumerate()
-        .map(|(i, o)| {
-            let object_type = o.object_type.unwrap_or_else(|| "USER".into());
-            if !["USER", "USER_GROUP"].contains(&object_type.as_str()) {
-                return Err(ApiError::invalid(format!(
-                    "objects[{i}].object_type {object_type:?}; allowed: USER, USER_GROUP."
-                )));
-            }
-            let name = o.object_name.ok_or_else(|| {
-                ApiError::invalid(format!("Missing parameter objects[{i}].object_name."))
-            })?;
-            create_plan::check_user_name(&name)
-                .map_err(|e| ApiError::invalid(format!("objects[{i}]: {}", e.message)))?;
-            Ok(PoolMember {
-                object_type,
-                object_id: o.object_id.unwrap_or_else(|| name.clone()),
-                object_name: name,
-                user_group: o.user_group,
-                created_ms: now,
-            })
-        })
-        .collect()
-}
-
-/// Desktops for a pool (create or expand): names from the pool name.
-fn pool_desktops(
-    caller: &Caller,
-    tpl: &Template,
-    pool: &PoolRow,
-    n: usize,
-) -> Vec<crate::store::NewDesktop> {
-    let prefix: String = pool
-        .name
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(8)
-        .collect();
-    let prefix = if prefix.is_empty() {
-        "pool".to_owned()
-    } else {
-        prefix
-    };
-    let now = now_ms();
-    (0..n)
-        .map(|_| {
-            create_plan::new_desktop(
-                caller,
-                tpl,
-                create_plan::generated_name(&format!("{prefix}-")),
-                None,
-                None,
-                Some(pool.id.clone()),
-                now,
-            )
-        })
-        .collect()
-}
-
-fn size(st: &AppState, v: Option<i64>) -> ApiResult<usize> {
-    let max = st.limits.max_pool_size;
-    let n = v.ok_or_else(|| ApiError::invalid("Missing parameter size."))?;
-    usize::try_from(n)
-        .ok()
-        .filter(|n| (1..=max).contains(n))
-        .ok_or_else(|| ApiError::invalid(format!("size must be 1 to {max}, not {n}.")))
-}
-
+/// Create a desktop pool and its desktops (one createDesktopPool job).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktop-pools",
+    tag = "pools",
+    operation_id = "CreateDesktopPool",
+    params(ProjectPath),
+    request_body = CreateDesktopPoolReq,
+    responses(
+        (status = 200, description = "The job and the new pool.", body = CreateDesktopPoolResponse),
+        (status = 400, description = "A parameter is invalid, or the product, image or zone is not in the catalog.", body = ErrorBody),
+        (status = 409, description = "A pool with this name exists.", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -208,7 +102,7 @@ async fn create(
     let pool_type = req
         .pool_type
         .ok_or_else(|| ApiError::invalid("Missing parameter type."))?;
-    if !["DYNAMIC", "STATIC"].contains(&pool_type.as_str()) {
+    if !POOL_TYPES.contains(&pool_type.as_str()) {
         return Err(ApiError::invalid(format!(
             "Invalid type {pool_type:?}; allowed: DYNAMIC, STATIC."
         )));
@@ -276,61 +170,15 @@ async fn create(
     }))
 }
 
-fn info(st: &AppState, p: &PoolRow, busy: bool) -> DesktopPoolInfo {
-    let image = st.catalog.image(&p.image_id);
-    let product = st
-        .catalog
-        .product(&p.product_id)
-        .map(|pr| crate::wire::desktops::ProductInfo {
-            product_id: pr.product_id.clone(),
-            flavor_id: pr
-                .flavor_id
-                .clone()
-                .unwrap_or_else(|| pr.product_id.clone()),
-            kind: "BASE".into(),
-            cpu: pr.cpu.to_string(),
-            memory: (pr.memory_mb / 1024).to_string(),
-            descriptions: pr.descriptions.clone(),
-            architecture: pr.architecture.clone(),
-            package_type: pr.package_type.clone(),
-        });
-    DesktopPoolInfo {
-        id: p.id.clone(),
-        name: p.name.clone(),
-        pool_type: p.pool_type.clone(),
-        description: p.description.clone(),
-        created_time: rfc3339(p.created_ms),
-        charging_mode: "1".into(),
-        desktop_count: p.desktop_count,
-        desktop_used: p.desktop_used,
-        availability_zone: p.availability_zone.clone(),
-        product,
-        image_id: p.image_id.clone(),
-        image_name: image.map(|i| i.name.clone()).unwrap_or_default(),
-        image_os_type: image.map(|i| i.os_type.clone()).unwrap_or_default(),
-        image_os_version: image.map(|i| i.os_version.clone()).unwrap_or_default(),
-        root_volume: serde_json::from_str(&p.root_volume).unwrap_or(
-            crate::wire::desktops::Volume {
-                kind: "SAS".into(),
-                size: 80,
-            },
-        ),
-        data_volumes: serde_json::from_str(&p.data_volumes).unwrap_or_default(),
-        disconnected_retention_period: p.disconnected_retention_period,
-        enable_autoscale: p.enable_autoscale,
-        autoscale_policy: p
-            .autoscale_policy
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok()),
-        status: if busy {
-            "TEMPORARY".into()
-        } else {
-            "STEADY".into()
-        },
-        tags: serde_json::from_str(&p.tags).unwrap_or_default(),
-    }
-}
-
+/// List desktop pools.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktop-pools",
+    tag = "pools",
+    operation_id = "ListDesktopPools",
+    params(ProjectPath, ListDesktopPoolsQuery, Page),
+    responses((status = 200, description = "A page of pools.", body = ListDesktopPoolsResponse)),
+)]
 async fn list(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -339,7 +187,7 @@ async fn list(
     let f = PoolFilter {
         name: q.get("name").map(str::to_owned),
         pool_type: q
-            .one_of("type", &["DYNAMIC", "STATIC"])?
+            .one_of("type", POOL_TYPES)?
             .map(|t| t.to_ascii_uppercase()),
         offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
         limit: q.int("limit", 1000, 0, st.limits.max_page)?,
@@ -351,6 +199,19 @@ async fn list(
     }))
 }
 
+/// Show a desktop pool.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}",
+    tag = "pools",
+    operation_id = "ShowDesktopPoolDetail",
+    params(ProjectPath, PoolPath),
+    responses(
+        (status = 200, description = "The pool.", body = DesktopPoolInfo),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -372,6 +233,21 @@ async fn show(
     Ok(axum::Json(info(&st, &p, busy)))
 }
 
+/// Change a pool's attributes.
+#[utoipa::path(
+    put,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}",
+    tag = "pools",
+    operation_id = "UpdateDesktopPoolAttributes",
+    params(ProjectPath, PoolPath),
+    request_body = UpdateDesktopPoolAttributesReq,
+    responses(
+        (status = 200, description = "Changed (an empty body)."),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+        (status = 409, description = "Another pool has this name.", body = ErrorBody),
+    ),
+)]
 async fn update(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -415,6 +291,20 @@ async fn update(
     }
 }
 
+/// Delete an empty pool.
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}",
+    tag = "pools",
+    operation_id = "DeleteDesktopPool",
+    params(ProjectPath, PoolPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+        (status = 409, description = "The pool still has desktops.", body = ErrorBody),
+    ),
+)]
 async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -434,6 +324,19 @@ async fn delete(
     }
 }
 
+/// List a pool's desktops with their details.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/desktops",
+    tag = "pools",
+    operation_id = "ListPoolDesktopsDetail",
+    params(ProjectPath, PoolPath, ListPoolDesktopsQuery, Page),
+    responses(
+        (status = 200, description = "A page of the pool's desktops (default 10).", body = ListPoolDesktopsDetailResponse),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn desktops(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -444,10 +347,7 @@ async fn desktops(
     let f = DesktopFilter {
         pool_ids: vec![pool_id],
         status: q
-            .one_of(
-                "status",
-                &["ACTIVE", "SHUTOFF", "HIBERNATED", "ERROR", "BUILD"],
-            )?
+            .one_of("status", DESKTOP_STATUSES)?
             .map(|s| s.to_ascii_uppercase()),
         user_name: q.get("user_name").map(str::to_owned),
         computer_name: q.get("computer_name").map(str::to_owned),
@@ -468,6 +368,20 @@ async fn desktops(
     }))
 }
 
+/// Add desktops to a pool (one expandDesktopPool job).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/expand",
+    tag = "pools",
+    operation_id = "ExpandDesktopPool",
+    params(ProjectPath, PoolPath),
+    request_body = ExpandDesktopPoolReq,
+    responses(
+        (status = 200, description = "The job.", body = JobIdResponse),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn expand(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -480,33 +394,21 @@ async fn expand(
     Ok(axum::Json(JobIdResponse { job_id }))
 }
 
-/// Add `n` desktops to a pool as one job (expand and autoscale).
-pub async fn grow(
-    st: &AppState,
-    caller: &Caller,
-    p: &PoolRow,
-    n: usize,
-    job_type: JobType,
-) -> ApiResult<String> {
-    let tpl = create_plan::template(
-        st,
-        TemplateReq {
-            product_id: Some(p.product_id.clone()),
-            image_id: Some(p.image_id.clone()),
-            image_type: None,
-            availability_zone: Some(p.availability_zone.clone()),
-            root_volume: serde_json::from_str(&p.root_volume).ok(),
-            data_volumes: serde_json::from_str(&p.data_volumes).ok(),
-            tags: serde_json::from_str(&p.tags).ok(),
-        },
-    )?;
-    let desktops = pool_desktops(caller, &tpl, p, n);
-    let job = submit::new_job(caller, job_type, &JobParams::default(), Some(p.id.clone()));
-    st.store.submit_create(&job, &desktops, &[]).await?;
-    st.engine.wake();
-    Ok(job.id)
-}
-
+/// Start, stop, reboot or hibernate every desktop of a pool (seed 001).
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/action",
+    tag = "pools",
+    operation_id = "ExecuteDesktopPoolAction",
+    params(ProjectPath, PoolPath),
+    request_body = DesktopPoolActionReq,
+    responses(
+        (status = 200, description = "The executeDesktopsAction job.", body = JobIdResponse),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+        (status = 409, description = "The pool has no desktops.", body = ErrorBody),
+    ),
+)]
 async fn action(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -544,6 +446,19 @@ async fn action(
     Ok(axum::Json(JobIdResponse { job_id: job.id }))
 }
 
+/// List the users and groups authorized to use a pool.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/users",
+    tag = "pools",
+    operation_id = "ListDesktopPoolAuthorizedObjects",
+    params(ProjectPath, PoolPath, Page),
+    responses(
+        (status = 200, description = "A page of members (default 10).", body = ListDesktopPoolAuthorizedObjectsResponse),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn members(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -570,6 +485,20 @@ async fn members(
     }))
 }
 
+/// Authorize users or groups for a pool, or remove them.
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/desktop-pools/{pool_id}/users",
+    tag = "pools",
+    operation_id = "UpdateDesktopPoolAuthorizedObjects",
+    params(ProjectPath, PoolPath),
+    request_body = PoolAuthorizedObjectsReq,
+    responses(
+        (status = 200, description = "Changed (an empty body)."),
+        (status = 403, description = "The pool is another project's.", body = ErrorBody),
+        (status = 404, description = "The project or the pool does not exist.", body = ErrorBody),
+    ),
+)]
 async fn change_members(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -600,48 +529,4 @@ async fn change_members(
         None => return Err(ApiError::invalid("Missing parameter action.")),
     }
     Ok(StatusCode::OK)
-}
-
-/// Pool upkeep, once a second until `shutdown`: unbind DYNAMIC pools' users whose
-/// disconnection outlived the retention (on the simulator's clock when simulated,
-/// so `/sim/v1/clock/advance` moves it), and grow autoscaled pools to `min_idle`
-/// free desktops, never creating more than `max_auto_created` in all.
-pub async fn maintain(st: AppState, shutdown: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-        }
-        let skipped = st.sim.as_ref().map_or(0, |s| s.clock().skipped_ms());
-        if let Err(e) = st.store.unbind_expired(now_ms() + skipped).await {
-            tracing::error!(error = %e, "unbinding expired pool sessions failed");
-        }
-        match st.store.autoscale_needs().await {
-            Ok(needs) => {
-                for need in needs {
-                    let caller = Caller {
-                        project_id: need.pool.project_id.clone(),
-                        principal: "autoscale".into(),
-                    };
-                    match grow(
-                        &st,
-                        &caller,
-                        &need.pool,
-                        need.create,
-                        JobType::ExpandDesktopPool,
-                    )
-                    .await
-                    {
-                        Ok(job) => {
-                            tracing::info!(pool = %need.pool.id, created = need.create, job, "autoscale grew a pool")
-                        }
-                        Err(e) => {
-                            tracing::error!(pool = %need.pool.id, error = %e.message, "autoscale failed")
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "autoscale check failed"),
-        }
-    }
 }
