@@ -470,7 +470,15 @@ impl SqliteStore {
 }
 
 fn push_sub_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, f: &'a SubJobFilter) {
-    qb.push("s.project_id = ").push_bind(&f.project_id);
+    // With a job or desktop to look in, `+` keeps SQLite (no statistics) from
+    // walking the project's whole sub-job index instead of that job's or desktop's.
+    let narrow = f.job_id.is_some() || f.desktop_id.is_some();
+    qb.push(if narrow {
+        "+s.project_id = "
+    } else {
+        "s.project_id = "
+    })
+    .push_bind(&f.project_id);
     if let Some(v) = &f.job_id {
         qb.push(" AND s.job_id = ").push_bind(v);
     }
