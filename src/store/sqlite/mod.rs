@@ -78,7 +78,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.pragma("cache_size", "-256"))
             .await?;
-        tokio::spawn(checkpoint_wal(checkpoint.clone()));
+        tokio::spawn(checkpoint_wal(checkpoint.clone(), write.clone()));
         Ok(Self {
             read,
             write,
@@ -102,18 +102,33 @@ impl SqliteStore {
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// WAL frames (pages) past which the checkpoint also starts the WAL over.
+const WAL_RESTART_FRAMES: i64 = 8192;
 
 /// Copies the WAL back into the database file in the background, beside the
-/// writer and the readers (PASSIVE: it waits for nobody). Once a checkpoint has
-/// copied everything, the next write transaction starts the WAL over.
-async fn checkpoint_wal(pool: SqlitePool) {
+/// writer and the readers (PASSIVE: it waits for nobody). Under a steady stream
+/// of commits the WAL is never fully copied when a writer starts, so SQLite never
+/// starts it over by itself: past [`WAL_RESTART_FRAMES`] a TRUNCATE checkpoint
+/// does, on the writer connection between two of its transactions (from another
+/// connection it would invalidate the writer's snapshot: SQLITE_BUSY_SNAPSHOT),
+/// holding writes back only until the current readers finish.
+async fn checkpoint_wal(pool: SqlitePool, writer: SqlitePool) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
         tick.tick().await;
-        let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
+        let passive: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
             .await;
+        let done = match passive {
+            Ok((_, frames, _)) if frames > WAL_RESTART_FRAMES => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&writer)
+                    .await
+                    .map(drop)
+            }
+            other => other.map(drop),
+        };
         if let Err(e) = done
             && !pool.is_closed()
         {
