@@ -330,6 +330,14 @@ async fn configured_limits_apply() {
         .await
         .expect_error(413, "APIGW.0201");
     assert!(msg.contains("4096"), "{msg}");
+    // Far past the limit: the server reads the rest before answering, so the
+    // client gets the 413 instead of a connection reset mid-upload.
+    let huge = json!({"desktop_ids": ["x".repeat(16 << 20)], "op_type": "os-stop"});
+    for _ in 0..3 {
+        api.post("desktops/action", &huge)
+            .await
+            .expect_error(413, "APIGW.0201");
+    }
 
     let r = api.get("desktops", &q(&[("limit", "11")])).await;
     let msg = r.expect_error(400, "WKS.00211102");

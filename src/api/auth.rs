@@ -61,14 +61,45 @@ pub async fn authenticate(State(st): State<AppState>, req: Request, next: Next) 
     next.run(req).await
 }
 
+/// How much of an oversized body is read and thrown away before the 413 goes out.
+const DRAIN_BYTES: usize = 32 << 20;
+/// How long that may take.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// The body, up to `limit` bytes. The rest of an oversized one is still read
+/// (within [`DRAIN_BYTES`] and [`DRAIN_TIME`]) before the 413 is answered: a
+/// server that closes a connection with unread data in it makes the kernel reset
+/// it, and the reset can destroy the answer before the client reads it.
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut kept = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::invalid(format!("The request body could not be read: {e}.")))?;
+        if kept.len() + chunk.len() > limit {
+            let mut seen = kept.len() + chunk.len();
+            let drain = async {
+                while seen <= DRAIN_BYTES {
+                    match stream.next().await {
+                        Some(Ok(more)) => seen += more.len(),
+                        _ => break,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            let msg = format!("Request entity too large: the limit is {limit} bytes.");
+            return Err(ApiError::new(Code::RequestTooLarge, msg));
+        }
+        kept.extend_from_slice(&chunk);
+    }
+    Ok(kept.freeze())
+}
+
 async fn check(st: &AppState, req: Request) -> Result<Request, ApiError> {
     let project = path_project(req.uri().path())?;
     let (mut parts, body) = req.into_parts();
-    let limit = st.limits.max_body_bytes;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        let msg = format!("Request entity too large: the limit is {limit} bytes.");
-        ApiError::new(Code::RequestTooLarge, msg)
-    })?;
+    let body = read_body(body, st.limits.max_body_bytes).await?;
     if parts.headers.get("authorization").is_none()
         && let Some(token) = parts
             .headers
