@@ -42,6 +42,16 @@ pub async fn authenticate(State(st): State<AppState>, req: Request, next: Next) 
     };
     let req = match check(&st, req).await {
         Ok(req) => req,
+        Err(e) if e.code == Code::RequestTooLarge => {
+            // What is left of the body (past the drain bound) may still be on its
+            // way: the connection is not reused, and the client is told so.
+            let mut resp = refused(e);
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+            return resp;
+        }
         Err(e) => return refused(e),
     };
     let principal = req
