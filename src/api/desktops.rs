@@ -94,7 +94,7 @@ async fn filter(
     }
     let status = q.one_of("status", DESKTOP_STATUSES)?;
     Ok(DesktopFilter {
-        status: status.map(|s| s.to_ascii_uppercase()),
+        status,
         user_name: q.get("user_name").map(str::to_owned),
         user_names,
         computer_names: q.all("computer_names"),
@@ -102,9 +102,7 @@ async fn filter(
         desktop_ip: q.get("desktop_ip").map(str::to_owned),
         desktop_ids: q.all("desktop_id"),
         pool_ids: q.all("pool_id"),
-        desktop_type: q
-            .one_of("desktop_type", DESKTOP_TYPES)?
-            .map(|s| s.to_ascii_uppercase()),
+        desktop_type: q.one_of("desktop_type", DESKTOP_TYPES)?,
         image_id: q.get("image_id").map(str::to_owned),
         tags,
         availability_zone: q.get("availability_zone").map(str::to_owned),

@@ -73,15 +73,11 @@ async fn list_sub_jobs(
     Extension(caller): Extension<Caller>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<ListItaSubJobsResponse>> {
-    let statuses: Vec<&str> = SubJobStatus::ALL.iter().map(|s| s.as_str()).collect();
-    let types: Vec<&str> = JobType::ALL.iter().map(|t| t.as_str()).collect();
     let f = SubJobFilter {
         project_id: caller.project_id.clone(),
         job_id: q.get("job_id").map(str::to_owned),
-        job_type: q.one_of("job_type", &types)?,
-        status: q
-            .one_of("status", &statuses)?
-            .map(|s| s.to_ascii_uppercase()),
+        job_type: q.one_of("job_type", JobType::NAMES)?,
+        status: q.one_of("status", SubJobStatus::NAMES)?,
         desktop_id: q.get("desktop_id").map(str::to_owned),
         pool_id: q.get("desktop_pool_id").map(str::to_owned),
         newest_first: false,

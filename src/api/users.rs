@@ -223,9 +223,7 @@ async fn notifications(
         desktop_id: q.get("desktop_id").map(str::to_owned),
         desktop_name: q.get("desktop_name").map(str::to_owned),
         user_name: q.get("user_name").map(str::to_owned),
-        kind: q
-            .one_of("type", NOTIFICATION_TYPES)?
-            .map(|t| t.to_ascii_uppercase()),
+        kind: q.one_of("type", NOTIFICATION_TYPES)?,
         oldest_first: q
             .one_of("sort_type", SORT_TYPES)?
             .is_some_and(|s| s.eq_ignore_ascii_case("ASC")),

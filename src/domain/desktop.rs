@@ -11,6 +11,9 @@ macro_rules! wire_enum {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// Every wire spelling, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
             /// The wire spelling.
             #[must_use]
             pub const fn as_str(self) -> &'static str {
@@ -20,7 +23,7 @@ macro_rules! wire_enum {
             /// The allowed wire spellings, joined for error messages.
             #[must_use]
             pub fn allowed() -> String {
-                [$($text),+].join(", ")
+                Self::NAMES.join(", ")
             }
         }
 

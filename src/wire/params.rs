@@ -7,14 +7,15 @@
 //! huaweicloudsdkworkspace 3.1.219). Repeatable parameters (`desktop_id` ...)
 //! may be sent as repeated keys or as one comma-separated value.
 
+use crate::domain::desktop::{DesktopStatus, DesktopType};
 use crate::domain::job::{JobType, SubJobStatus};
 use utoipa::IntoParams;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::Object;
 
 /// Desktop `status` filter values.
-pub const DESKTOP_STATUSES: &[&str] = &["ACTIVE", "SHUTOFF", "HIBERNATED", "ERROR", "BUILD"];
+pub const DESKTOP_STATUSES: &[&str] = DesktopStatus::NAMES;
 /// `desktop_type` filter values.
-pub const DESKTOP_TYPES: &[&str] = &["DEDICATED", "POOLED"];
+pub const DESKTOP_TYPES: &[&str] = DesktopType::NAMES;
 /// `sort_field` of the desktop lists.
 pub const DESKTOP_SORT_FIELDS: &[&str] = &["created", "computer_name"];
 /// `sort_type` values.
@@ -41,11 +42,10 @@ pub const JOB_ACTIONS: &[&str] = &["retry"];
 /// A string schema with these values, as a query parameter: the server
 /// matches them case-insensitively.
 fn one_of<'a>(values: impl IntoIterator<Item = &'a str>, description: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .description(Some(format!("{description} Matched case-insensitively.")))
-        .build()
+    super::values::exactly(
+        values,
+        &format!("{description} Matched case-insensitively."),
+    )
 }
 
 fn desktop_status() -> Object {
@@ -73,13 +73,10 @@ fn pool_type() -> Object {
     one_of(POOL_TYPES.iter().copied(), "Pool type.")
 }
 fn job_type() -> Object {
-    one_of(JobType::ALL.iter().map(|t| t.as_str()), "Job type.")
+    one_of(JobType::NAMES.iter().copied(), "Job type.")
 }
 fn sub_job_status() -> Object {
-    one_of(
-        SubJobStatus::ALL.iter().map(|s| s.as_str()),
-        "Sub-job status.",
-    )
+    one_of(SubJobStatus::NAMES.iter().copied(), "Sub-job status.")
 }
 
 /// `{project_id}`: every `/v2` path.

@@ -24,21 +24,18 @@ pub(super) fn exactly<'a>(values: impl IntoIterator<Item = &'a str>, description
 
 pub(super) fn desktop_action_op() -> Object {
     exactly(
-        DesktopActionType::ALL.iter().map(|t| t.as_str()),
+        DesktopActionType::NAMES.iter().copied(),
         "The operation (required).",
     )
 }
 pub(super) fn pool_action_op() -> Object {
     exactly(
-        PoolActionType::ALL.iter().map(|t| t.as_str()),
+        PoolActionType::NAMES.iter().copied(),
         "The operation (required).",
     )
 }
 pub(super) fn power_mode() -> Object {
-    exactly(
-        PowerMode::ALL.iter().map(|t| t.as_str()),
-        "SOFT (default) or HARD.",
-    )
+    exactly(PowerMode::NAMES.iter().copied(), "SOFT (default) or HARD.")
 }
 pub(super) fn image_type_field() -> Object {
     exactly(IMAGE_TYPES.iter().copied(), "Image type.")
@@ -79,13 +76,13 @@ pub(super) fn desktop_status_field() -> Object {
 }
 pub(super) fn task_status_field() -> Object {
     exactly(
-        std::iter::once("").chain(TaskStatus::ALL.iter().map(|t| t.as_str())),
+        std::iter::once("").chain(TaskStatus::NAMES.iter().copied()),
         "The operation in progress (Nova's task states); empty when idle.",
     )
 }
 pub(super) fn login_status_field() -> Object {
     exactly(
-        LoginStatus::ALL.iter().map(|l| l.as_str()),
+        LoginStatus::NAMES.iter().copied(),
         "UNREGISTER, REGISTERED, CONNECTED or DISCONNECTED.",
     )
 }
@@ -93,17 +90,17 @@ pub(super) fn desktop_type_field() -> Object {
     exactly(DESKTOP_TYPES.iter().copied(), "DEDICATED or POOLED.")
 }
 pub(super) fn job_type_field() -> Object {
-    exactly(JobType::ALL.iter().map(|t| t.as_str()), "Job type.")
+    exactly(JobType::NAMES.iter().copied(), "Job type.")
 }
 pub(super) fn job_status_field() -> Object {
     exactly(
-        JobStatus::ALL.iter().map(|s| s.as_str()),
+        JobStatus::NAMES.iter().copied(),
         "WAITING, RUNNING, SUCCESS or FAIL.",
     )
 }
 pub(super) fn sub_job_status_field() -> Object {
     exactly(
-        SubJobStatus::ALL.iter().map(|s| s.as_str()),
+        SubJobStatus::NAMES.iter().copied(),
         "WAITING, RUNNING, SUCCESS or FAILED.",
     )
 }

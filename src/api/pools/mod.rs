@@ -186,9 +186,7 @@ async fn list(
 ) -> ApiResult<axum::Json<ListDesktopPoolsResponse>> {
     let f = PoolFilter {
         name: q.get("name").map(str::to_owned),
-        pool_type: q
-            .one_of("type", POOL_TYPES)?
-            .map(|t| t.to_ascii_uppercase()),
+        pool_type: q.one_of("type", POOL_TYPES)?,
         offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
         limit: q.int("limit", 1000, 0, st.limits.max_page)?,
     };

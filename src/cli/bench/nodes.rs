@@ -53,7 +53,6 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<Row>> {
             db.drop_it().await;
         }
         let (ops, took) = outcome?;
-        let rate = ops as f64 / took.as_secs_f64().max(f64::EPSILON);
         let row = Row::rate(
             label,
             format!("all {ops} operations"),
@@ -62,6 +61,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<Row>> {
             None,
             None,
         );
+        let rate = row.rate.unwrap_or(0.0);
         let cpu = busy.map_or_else(String::new, |b| {
             format!(
                 "machine CPU busy {b:.2} of {} cores ({:.0} ops per busy core-second)",
