@@ -9,10 +9,10 @@ use crate::domain::ids::ProjectId;
 use crate::domain::time::now_ms;
 use crate::drivers::ComputeDriver;
 use crate::drivers::sim::SimDriver;
-use crate::jobs::Engine;
+use crate::jobs::{Engine, TaskLease};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{CredentialRow, NodeRow, Store};
+use crate::store::{CredentialRow, Holder, NodeRow, Store};
 use anyhow::{Context, bail};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -176,7 +176,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     bootstrap(&cfg, opened.store.as_ref(), &sealer).await?;
     let (driver, sim) = driver(&cfg, &opened.store)?;
     let catalog = Arc::new(cfg.catalog.clone());
-    let node = cfg.node_id();
+    // A fresh incarnation per start: leases are this process's, not the node id's.
+    let holder = Holder::fresh(cfg.node_id());
     let reconcile_every = std::time::Duration::from_secs(cfg.jobs.reconcile_secs.max(1));
     let reconciler_driver = driver.clone();
     let engine = Engine::new(
@@ -184,7 +185,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         driver,
         catalog.clone(),
         cfg.jobs.clone(),
-        node.clone(),
+        holder.clone(),
         opened.exclusive,
     );
     let state = AppState {
@@ -203,22 +204,41 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let engine_task = tokio::spawn(engine.run(shutdown.clone()));
+    // Cluster-wide tasks run on one node at a time, under a lease of a few passes.
+    let reconcile_lease = TaskLease::new(
+        opened.store.clone(),
+        "reconcile",
+        holder.clone(),
+        reconcile_every * 3,
+    );
     let reconciler = tokio::spawn(crate::jobs::reconcile::run(
         opened.store.clone(),
         reconciler_driver,
         reconcile_every,
+        reconcile_lease,
         shutdown.clone(),
     ));
-    let upkeep = tokio::spawn(crate::api::pools::maintain(state.clone(), shutdown.clone()));
+    let upkeep_lease = TaskLease::new(
+        opened.store.clone(),
+        "pool-upkeep",
+        holder.clone(),
+        std::time::Duration::from_secs(5),
+    );
+    let upkeep = tokio::spawn(crate::api::pools::maintain(
+        state.clone(),
+        upkeep_lease,
+        shutdown.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, node = %node, driver = ?cfg.driver, db = %redact_password(&cfg.database_url), "deskplane serving");
+    tracing::info!(listen = %listener.local_addr()?, node = %holder.node, incarnation = %holder.incarnation, driver = ?cfg.driver, db = %redact_password(&cfg.database_url), "deskplane serving");
     println!("deskplane: listening on http://{}", listener.local_addr()?);
     let heartbeat = tokio::spawn(node_heartbeat(
         opened.store.clone(),
         NodeRow {
-            id: node.clone(),
+            id: holder.node.clone(),
+            incarnation: holder.incarnation.clone(),
             address: listener.local_addr()?.to_string(),
             started_ms: now_ms(),
             heartbeat_ms: now_ms(),

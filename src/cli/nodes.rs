@@ -1,4 +1,5 @@
-//! `deskplane nodes`: the nodes sharing this database and their last heartbeat.
+//! `deskplane nodes`: the nodes sharing this database, the incarnation (process)
+//! each runs now, when it started and its last heartbeat.
 
 use crate::config::Config;
 use crate::domain::time::{now_ms, rfc3339};
@@ -12,8 +13,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for n in nodes? {
         let age = (now_ms() - n.heartbeat_ms) / 1000;
         println!(
-            "{}\t{}\tstarted {}\tlast seen {} ({age} s ago)",
+            "{}\tincarnation {}\t{}\tstarted {}\tlast seen {} ({age} s ago)",
             n.id,
+            n.incarnation,
             n.address,
             rfc3339(n.started_ms),
             rfc3339(n.heartbeat_ms)

@@ -1,14 +1,18 @@
 //! The durable job engine. Jobs and sub-jobs are committed by the API before it
 //! answers; this engine claims runnable sub-jobs from the store in batches with a
 //! lease, runs each through the compute driver concurrently, and records results
-//! in batches (one transaction per batch, fenced by lease owner). A heartbeat
-//! renews leases; orphans (a dead node's, or a crashed process's) are re-queued
-//! with attempt + 1, or failed cleanly past the attempt limit, so no desktop is
-//! left in a transitional `task_status`.
+//! in batches (one transaction per batch, fenced by the lease holder). Leases
+//! belong to this process's incarnation, never to the node id alone: a heartbeat
+//! renews only the sub-jobs this process holds, and orphans (a dead node's, or a
+//! crashed process's, also one that had our node id) are re-queued with
+//! attempt + 1, or failed cleanly past the attempt limit, so no desktop is left
+//! in a transitional `task_status`.
 
+mod leases;
 pub mod reconcile;
 mod run;
 
+pub use leases::TaskLease;
 pub use run::JobParams;
 
 use crate::catalog::Catalog;
@@ -16,7 +20,7 @@ use crate::domain::error_code::Code;
 use crate::domain::machine::Operation;
 use crate::domain::time::now_ms;
 use crate::drivers::ComputeDriver;
-use crate::store::{Claimed, Completion, Store};
+use crate::store::{Claimed, Completion, Holder, OrphanScope, Store};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -72,22 +76,25 @@ struct Inner {
     driver: Arc<dyn ComputeDriver>,
     catalog: Arc<Catalog>,
     cfg: JobsConfig,
-    node_id: String,
+    holder: Holder,
     /// Sole writer of its store (SQLite): every RUNNING sub-job of another owner is an orphan.
     exclusive: bool,
     wake: Notify,
-    running: Mutex<HashMap<String, CancellationToken>>,
+    /// Sub-jobs this process holds: running (with the token that cancels them),
+    /// or finished with their result not yet recorded (`None`). Their leases are
+    /// the ones the heartbeat renews.
+    held: Mutex<HashMap<String, Option<CancellationToken>>>,
 }
 
 impl Engine {
-    /// An engine for `node_id`. `exclusive` when no other node shares the store.
+    /// An engine for `holder` (this node, this process). `exclusive` when no other node shares the store.
     #[must_use]
     pub fn new(
         store: Arc<dyn Store>,
         driver: Arc<dyn ComputeDriver>,
         catalog: Arc<Catalog>,
         cfg: JobsConfig,
-        node_id: String,
+        holder: Holder,
         exclusive: bool,
     ) -> Self {
         Self {
@@ -96,18 +103,18 @@ impl Engine {
                 driver,
                 catalog,
                 cfg,
-                node_id,
+                holder,
                 exclusive,
                 wake: Notify::new(),
-                running: Mutex::new(HashMap::new()),
+                held: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    /// This node's id (the `host` of the sub-jobs it runs).
+    /// This node and process (the `host` of the sub-jobs it runs, and its incarnation).
     #[must_use]
-    pub fn node_id(&self) -> &str {
-        &self.inner.node_id
+    pub fn holder(&self) -> &Holder {
+        &self.inner.holder
     }
 
     /// New work was submitted: claim now rather than at the next poll.
@@ -115,15 +122,11 @@ impl Engine {
         self.inner.wake.notify_one();
     }
 
-    /// Stop sub-jobs (taken over by a forced delete) if they run on this node.
+    /// Stop sub-jobs (taken over by a forced delete) if they run in this process.
     pub fn cancel(&self, sub_job_ids: &[String]) {
-        let running = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = self.lock_held();
         for id in sub_job_ids {
-            if let Some(t) = running.get(id) {
+            if let Some(Some(t)) = held.get(id) {
                 t.cancel();
             }
         }
@@ -131,12 +134,20 @@ impl Engine {
 
     /// Recover orphans, then run until `shutdown` fires and in-flight work settles.
     pub async fn run(self, shutdown: CancellationToken) {
-        if let Err(e) = self.recover(true).await {
+        // Whatever an earlier process of this node (or, alone on the store, any
+        // other process) left RUNNING has no worker any more: orphans at once.
+        let scope = if self.inner.exclusive {
+            OrphanScope::AllOthers
+        } else {
+            OrphanScope::EarlierIncarnations
+        };
+        if let Err(e) = self.recover(scope).await {
             tracing::error!(error = %e, "startup recovery failed");
         }
         let (tx, rx) = mpsc::unbounded_channel::<Completion>();
         let completer = tokio::spawn(self.clone().complete_loop(rx));
         let heartbeat = tokio::spawn(self.clone().heartbeat_loop());
+        let orphans = tokio::spawn(self.clone().orphan_loop());
         let permits = Arc::new(Semaphore::new(self.inner.cfg.max_in_flight.max(1)));
         self.claim_loop(&shutdown, &permits, &tx).await;
 
@@ -151,13 +162,14 @@ impl Engine {
             // Each running task holds a sender: stop them, or the completer
             // below would wait for them forever and SIGTERM would never exit.
             // Their sub-jobs stay leased to this node and are recovered as orphans.
-            for token in self.lock_running().values() {
+            for token in self.lock_held().values().flatten() {
                 token.cancel();
             }
         }
         drop(tx);
         let _ = completer.await;
         heartbeat.abort();
+        orphans.abort();
     }
 
     async fn claim_loop(
@@ -178,7 +190,7 @@ impl Engine {
                 match self
                     .inner
                     .store
-                    .claim(&self.inner.node_id, limit, now, lease)
+                    .claim(&self.inner.holder, limit, now, lease)
                     .await
                 {
                     Ok(c) => c,
@@ -194,17 +206,17 @@ impl Engine {
                     break;
                 };
                 let token = CancellationToken::new();
-                self.lock_running()
-                    .insert(c.sub_job_id.clone(), token.clone());
+                self.lock_held()
+                    .insert(c.sub_job_id.clone(), Some(token.clone()));
                 let engine = self.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let id = c.sub_job_id.clone();
                     let done = tokio::select! {
-                        d = run::execute(&engine.inner.driver, &engine.inner.catalog, &engine.inner.node_id, c) => Some(d),
+                        d = run::execute(&engine.inner.driver, &engine.inner.catalog, &engine.inner.holder.node, c) => Some(d),
                         () = token.cancelled() => None,
                     };
-                    engine.lock_running().remove(&id);
+                    engine.finished(&id, done.is_some());
                     // Free the slot before reporting: the wake that follows the
                     // recorded result must find it free.
                     drop(permit);
@@ -262,10 +274,15 @@ impl Engine {
             match self
                 .inner
                 .store
-                .complete(&self.inner.node_id, done, now_ms())
+                .complete(&self.inner.holder, done, now_ms())
                 .await
             {
                 Ok(_) => {
+                    let mut held = self.lock_held();
+                    for c in done {
+                        held.remove(&c.sub_job_id);
+                    }
+                    drop(held);
                     self.wake();
                     return;
                 }
@@ -278,83 +295,33 @@ impl Engine {
         }
     }
 
-    async fn heartbeat_loop(self) {
-        let every = Duration::from_millis(
-            u64::try_from(lease_ms(&self.inner.cfg) / 3)
-                .unwrap_or(1000)
-                .max(100),
-        );
-        loop {
-            // Leases are renewed through the shutdown grace period too (running
-            // sub-jobs still hold them); `run` aborts this task at the end. The
-            // sleep must not race a cancelled token: that made the loop spin
-            // without ever pending, so the abort never landed and the process
-            // never exited once the store was closed.
-            tokio::time::sleep(every).await;
-            let until = now_ms() + lease_ms(&self.inner.cfg);
-            if let Err(e) = self
-                .inner
-                .store
-                .renew_leases(&self.inner.node_id, until)
-                .await
-            {
-                tracing::error!(error = %e, "renewing leases failed");
+    /// A sub-job's task ended: its result (if any) now waits to be recorded;
+    /// a cancelled one is no longer ours.
+    fn finished(&self, id: &str, reported: bool) {
+        let mut held = self.lock_held();
+        if reported {
+            if let Some(entry) = held.get_mut(id) {
+                *entry = None;
             }
-            if let Err(e) = self.recover(false).await {
-                tracing::error!(error = %e, "orphan recovery failed");
-            }
+        } else {
+            held.remove(id);
         }
     }
 
-    /// Re-queue orphaned sub-jobs; fail those out of attempts.
-    pub async fn recover(&self, at_start: bool) -> Result<u64, crate::store::StoreError> {
-        let now = now_ms();
-        let (requeued, exhausted) = self
-            .inner
-            .store
-            .requeue_orphans(
-                &self.inner.node_id,
-                now,
-                at_start && self.inner.exclusive,
-                self.inner.cfg.max_attempts,
-                now + lease_ms(&self.inner.cfg),
-            )
-            .await?;
-        if requeued > 0 || !exhausted.is_empty() {
-            tracing::info!(
-                requeued,
-                failed = exhausted.len(),
-                "recovered interrupted sub-jobs"
-            );
-        }
-        let failed: Vec<Completion> = exhausted
-            .into_iter()
-            .map(|c| interrupted(&self.inner.node_id, c))
-            .collect();
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<CancellationToken>>> {
         self.inner
-            .store
-            .complete(&self.inner.node_id, &failed, now_ms())
-            .await?;
-        if requeued > 0 {
-            self.wake();
-        }
-        Ok(requeued)
-    }
-
-    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
-        self.inner
-            .running
+            .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-fn lease_ms(cfg: &JobsConfig) -> i64 {
+pub(crate) fn lease_ms(cfg: &JobsConfig) -> i64 {
     i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// A sub-job that ran out of attempts: failed, its desktop settled as for any failure.
-fn interrupted(node: &str, c: Claimed) -> Completion {
+pub(crate) fn interrupted(node: &str, c: Claimed) -> Completion {
     let op: Operation = c.operation;
     let code = Code::Interrupted;
     Completion {

@@ -50,17 +50,22 @@ pub async fn once(
     store.reconcile_desktops(&changes).await
 }
 
-/// Reconcile every `every` until shutdown (does nothing for the simulator).
+/// Reconcile every `every` until shutdown, on the one node holding `lease`
+/// (does nothing for the simulator).
 pub async fn run(
     store: Arc<dyn Store>,
     driver: Arc<dyn ComputeDriver>,
     every: Duration,
+    lease: super::TaskLease,
     shutdown: CancellationToken,
 ) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
+        }
+        if !lease.hold().await {
+            continue;
         }
         if let Err(e) = once(store.as_ref(), driver.as_ref()).await {
             tracing::error!(error = %e, "reconciliation failed");

@@ -33,6 +33,30 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Which RUNNING sub-jobs `requeue_orphans` treats as orphans besides those
+/// whose lease expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrphanScope {
+    /// Only expired leases (a periodic scan).
+    Expired,
+    /// Also every lease of an earlier incarnation of this node (at start: the
+    /// process that held them is gone, whoever else shares the store).
+    EarlierIncarnations,
+    /// Also every lease of any other incarnation (at start on a store no other
+    /// node shares).
+    AllOthers,
+}
+
+/// Take `$1` for `($2, $3)` until `$4` if it is free, expired (before `$5`),
+/// already ours, or (`$6`, at start) held by an earlier process of our node;
+/// returns a row when held.
+pub(crate) const TAKE_TASK_LEASE: &str = "INSERT INTO task_leases (name, node, incarnation, until_ms) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET node = excluded.node, incarnation = excluded.incarnation, \
+     until_ms = excluded.until_ms \
+     WHERE task_leases.until_ms < $5 OR task_leases.incarnation = excluded.incarnation \
+     OR ($6 AND task_leases.node = excluded.node) \
+     RETURNING incarnation";
+
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -128,29 +152,43 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<RetryOutcome>;
 
     // ---- jobs: workers ----
-    /// Claim up to `limit` runnable sub-jobs for `owner` with a lease until `lease_until_ms`.
+    /// Claim up to `limit` runnable sub-jobs for `holder` with a lease until `lease_until_ms`.
     async fn claim(
         &self,
-        owner: &str,
+        holder: &Holder,
         limit: i64,
         now_ms: i64,
         lease_until_ms: i64,
     ) -> StoreResult<Vec<Claimed>>;
-    /// Record finished sub-jobs (fenced by owner) and settle their desktops and jobs.
-    async fn complete(&self, owner: &str, done: &[Completion], now_ms: i64) -> StoreResult<usize>;
-    /// Extend the leases of `owner`'s running sub-jobs.
-    async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64>;
-    /// Put RUNNING sub-jobs whose lease expired (or, when `all_foreign`, that belong to
-    /// any other owner) back in the queue with attempt + 1; those past `max_attempts`
-    /// are claimed by `owner` and returned so the caller fails them cleanly.
+    /// Record finished sub-jobs (fenced by the holder's incarnation) and settle their desktops and jobs.
+    async fn complete(
+        &self,
+        holder: &Holder,
+        done: &[Completion],
+        now_ms: i64,
+    ) -> StoreResult<usize>;
+    /// Extend the leases of the given sub-jobs, those `holder` still holds.
+    async fn renew_leases(
+        &self,
+        holder: &Holder,
+        sub_job_ids: &[String],
+        lease_until_ms: i64,
+    ) -> StoreResult<u64>;
+    /// Put RUNNING sub-jobs that lost their worker (lease expired, or held by a
+    /// process `scope` declares dead) back in the queue with attempt + 1; those
+    /// past `max_attempts` are claimed by `holder` and returned so the caller
+    /// fails them cleanly.
     async fn requeue_orphans(
         &self,
-        owner: &str,
+        holder: &Holder,
         now_ms: i64,
-        all_foreign: bool,
+        scope: OrphanScope,
         max_attempts: i64,
         lease_until_ms: i64,
     ) -> StoreResult<(u64, Vec<Claimed>)>;
+    /// When the first lease held by another incarnation ends (the next moment an
+    /// orphan can appear), if any sub-job is running elsewhere.
+    async fn next_lease_end(&self, holder: &Holder) -> StoreResult<Option<i64>>;
     /// Whether any sub-job is WAITING and due (for workers deciding to sleep).
     async fn next_due_ms(&self) -> StoreResult<Option<i64>>;
 
@@ -275,6 +313,18 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_node(&self, n: &NodeRow) -> StoreResult<()>;
     /// Every registered node, most recently seen first.
     async fn list_nodes(&self) -> StoreResult<Vec<NodeRow>>;
+    /// Take or renew the cluster-wide lease `name` (one holder runs that task at
+    /// a time) until `until_ms`; `true` when `holder` has it. A lease is taken
+    /// over when it expired, or `at_start` when an earlier process of the same
+    /// node held it.
+    async fn take_task_lease(
+        &self,
+        name: &str,
+        holder: &Holder,
+        now_ms: i64,
+        until_ms: i64,
+        at_start: bool,
+    ) -> StoreResult<bool>;
 
     // ---- reconciliation with the compute driver ----
     /// Idle desktops placed on a host: (id, host, status), for reconciliation.

@@ -452,11 +452,35 @@ pub struct TokenRow {
     pub revoked: bool,
 }
 
+/// Who holds a lease: a node, in one process incarnation. Leases are fenced by
+/// the incarnation (a fresh id per start), so a restarted node never renews or
+/// acknowledges the work of the process it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Holder {
+    /// The configured node id (shown as the sub-jobs' `host`).
+    pub node: String,
+    /// This process's incarnation.
+    pub incarnation: String,
+}
+
+impl Holder {
+    /// `node` in a fresh incarnation.
+    #[must_use]
+    pub fn fresh(node: impl Into<String>) -> Self {
+        Self {
+            node: node.into(),
+            incarnation: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
 /// A deskplane node sharing the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRow {
     /// Node id (the sub-jobs' `host`).
     pub id: String,
+    /// The incarnation of its current (or last) process.
+    pub incarnation: String,
     /// Its HTTP address.
     pub address: String,
     /// When it started.

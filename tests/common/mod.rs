@@ -14,6 +14,7 @@
 mod api;
 pub mod db;
 pub mod desktops;
+pub mod pg;
 mod server;
 
 pub use api::{Api, Reply};
@@ -54,11 +55,16 @@ pub const SIM_OPS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Options {
     env: Vec<(String, String)>,
+    /// A command the binary runs under (`unshare --pid --fork ...`), if any.
+    wrapper: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        let mut o = Self { env: Vec::new() };
+        let mut o = Self {
+            env: Vec::new(),
+            wrapper: Vec::new(),
+        };
         for op in SIM_OPS {
             o = o.set(&format!("DESKPLANE_SIM__{op}_MS"), "0");
         }
@@ -72,6 +78,13 @@ impl Options {
     pub fn set(mut self, key: &str, value: &str) -> Self {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Runs the binary under `command` (its arguments first, the binary's after).
+    #[must_use]
+    pub fn wrapped_in(mut self, command: &[&str]) -> Self {
+        self.wrapper = command.iter().map(|s| (*s).to_owned()).collect();
         self
     }
 

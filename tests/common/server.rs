@@ -105,6 +105,24 @@ impl Server {
         (field("access_key"), field("secret_key"))
     }
 
+    /// Runs `deskplane ARGS` on this server's configuration and database; returns
+    /// its standard output (it must succeed).
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the deskplane binary runs");
+        assert!(
+            out.status.success(),
+            "deskplane {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// SIGKILL: the process dies at once, mid-whatever.
     pub fn kill(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("kill: the server is not running");
@@ -153,7 +171,15 @@ impl Server {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskplane"));
+        let bin = env!("CARGO_BIN_EXE_deskplane");
+        let mut cmd = match self.opts.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         // Only our configuration: nothing inherited from the developer's shell.
         for (key, _) in std::env::vars() {
             if key.starts_with("DESKPLANE_") || key == "RUST_LOG" {

@@ -1,6 +1,8 @@
 //! Submission: bulk create, and batches checked by the state machine.
 
-use crate::harness::{STOP, count_statements, desktop, desktops_in, get, job, project, success};
+use crate::harness::{
+    STOP, count_statements, desktop, desktops_in, get, holder, job, project, success,
+};
 use deskplane::domain::desktop::{DesktopStatus, TaskStatus};
 use deskplane::domain::error_code::Code;
 use deskplane::domain::ids::UserId;
@@ -179,7 +181,7 @@ pub async fn refusals(store: &dyn Store) {
     );
     let held = get(store, &p, c).await;
     assert_eq!(held.task_status, Some(TaskStatus::PoweringOn));
-    let claimed = store.claim("n1", 10, 3_000, 9_000).await.unwrap();
+    let claimed = store.claim(&holder("n1"), 10, 3_000, 9_000).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(
         held.busy_sub_job.as_deref(),
@@ -272,7 +274,10 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
         .submit_batch(&stop, STOP, false, false, &ids)
         .await
         .unwrap();
-    let running = store.claim("node-a", 10, 3_000, 60_000).await.unwrap();
+    let running = store
+        .claim(&holder("node-a"), 10, 3_000, 60_000)
+        .await
+        .unwrap();
     assert_eq!(running.len(), 1);
 
     let del = job(&p, JobType::DeleteDesktops, 4_000);
@@ -313,7 +318,7 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
 
     // The cancelled worker's late completion changes nothing.
     let late = store
-        .complete("node-a", &[success(&running[0])], 5_000)
+        .complete(&holder("node-a"), &[success(&running[0])], 5_000)
         .await
         .unwrap();
     assert_eq!(late, 0);
@@ -321,7 +326,10 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
     assert_eq!(after.busy_sub_job, held.busy_sub_job);
     assert_eq!(after.status, DesktopStatus::Active);
 
-    let claimed = store.claim("node-b", 10, 5_000, 60_000).await.unwrap();
+    let claimed = store
+        .claim(&holder("node-b"), 10, 5_000, 60_000)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].operation, Operation::Delete);
     assert_eq!(
@@ -330,7 +338,13 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
     );
     let done = success(&claimed[0]);
     assert_eq!(done.settled, Settled::Gone);
-    assert_eq!(store.complete("node-b", &[done], 6_000).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .complete(&holder("node-b"), &[done], 6_000)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(store.get_desktop(&p, a).await.unwrap().is_none());
     let finished = store
         .get_job(&p, &del.id)

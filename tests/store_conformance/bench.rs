@@ -2,7 +2,7 @@
 //! complete 10,000 sub-jobs in batches of 500. Ignored by default; run with
 //! `cargo test --test store_conformance bench -- --ignored --nocapture`.
 
-use crate::harness::{desktop, job, postgres, project, sqlite, success};
+use crate::harness::{desktop, holder, job, postgres, project, sqlite, success};
 use deskplane::domain::job::JobType;
 use deskplane::store::{Completion, NewDesktop, Store};
 use std::time::{Duration, Instant};
@@ -42,7 +42,7 @@ async fn measure(backend: &str, store: &dyn Store) {
     loop {
         let c = Instant::now();
         let claimed = store
-            .claim("bench", BATCH, 2_000, 600_000)
+            .claim(&holder("bench"), BATCH, 2_000, 600_000)
             .await
             .expect("claim");
         claiming += c.elapsed();
@@ -51,7 +51,7 @@ async fn measure(backend: &str, store: &dyn Store) {
         }
         let done: Vec<Completion> = claimed.iter().map(success).collect();
         total += store
-            .complete("bench", &done, 3_000)
+            .complete(&holder("bench"), &done, 3_000)
             .await
             .expect("complete");
     }

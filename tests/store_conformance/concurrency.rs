@@ -2,12 +2,12 @@
 //! processes would have) working the same queue and the same desktops at once.
 
 use crate::harness::{
-    STOP, Shared, desktop, desktops_in, job, postgres, project, run_all, success,
+    STOP, Shared, desktop, desktops_in, holder, job, postgres, project, run_all, success,
 };
 use deskplane::domain::desktop::{DesktopStatus, PowerMode, TaskStatus};
 use deskplane::domain::job::{JobStatus, JobType};
 use deskplane::domain::machine::{Operation, Refusal};
-use deskplane::store::{BatchRefusal, Completion, NewDesktop, SubJobFilter};
+use deskplane::store::{BatchRefusal, Completion, NewDesktop, OrphanScope, SubJobFilter};
 use sqlx::Connection;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,16 +15,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Claim, renew and complete until the queue is empty; returns what was claimed.
 async fn node(store: Shared, owner: &'static str, done: Arc<AtomicBool>) -> Vec<String> {
+    let held: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
     let renewer = {
         let store = store.clone();
         let done = done.clone();
+        let held = held.clone();
         tokio::spawn(async move {
-            // Bounded: renews while the node works, as the engine's heartbeat does.
+            // Bounded: renews what the node holds while it works, as the engine's heartbeat does.
             for _ in 0..10_000 {
                 if done.load(Ordering::Relaxed) {
                     break;
                 }
-                store.renew_leases(owner, 600_000).await.expect("renew");
+                let ids = held.lock().expect("held").clone();
+                store
+                    .renew_leases(&holder(owner), &ids, 600_000)
+                    .await
+                    .expect("renew");
                 tokio::task::yield_now().await;
             }
         })
@@ -32,16 +38,17 @@ async fn node(store: Shared, owner: &'static str, done: Arc<AtomicBool>) -> Vec<
     let mut mine = Vec::new();
     loop {
         let claimed = store
-            .claim(owner, 50, 10_000, 600_000)
+            .claim(&holder(owner), 50, 10_000, 600_000)
             .await
             .expect("claim");
         if claimed.is_empty() {
             break;
         }
+        *held.lock().expect("held") = claimed.iter().map(|c| c.sub_job_id.clone()).collect();
         mine.extend(claimed.iter().map(|c| c.sub_job_id.clone()));
         let finished: Vec<Completion> = claimed.iter().map(success).collect();
         let applied = store
-            .complete(owner, &finished, 11_000)
+            .complete(&holder(owner), &finished, 11_000)
             .await
             .expect("complete");
         assert_eq!(applied, finished.len(), "{owner} owns what it claimed");
@@ -168,13 +175,16 @@ async fn completion_racing_a_forced_delete_is_all_or_nothing() {
     a.submit_batch(&stop, STOP, false, false, &ids)
         .await
         .unwrap();
-    let claimed = a.claim("node-a", 500, 3_000, 600_000).await.unwrap();
+    let claimed = a
+        .claim(&holder("node-a"), 500, 3_000, 600_000)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 200);
     let finished: Vec<Completion> = claimed.iter().map(success).collect();
     let del = job(&p, JobType::DeleteDesktops, 4_000);
     let backward: Vec<String> = ids.iter().rev().cloned().collect();
     let sa = a.clone();
-    let ta = tokio::spawn(async move { sa.complete("node-a", &finished, 4_000).await });
+    let ta = tokio::spawn(async move { sa.complete(&holder("node-a"), &finished, 4_000).await });
     let sb = b.clone();
     let del2 = del.clone();
     let tb = tokio::spawn(async move {
@@ -230,13 +240,17 @@ async fn two_nodes_recover_each_orphan_once() {
         .collect();
     let j = job(&p, JobType::CreateDesktops, 1_000);
     a.submit_create(&j, &rows, &[]).await.unwrap();
-    let lost = a.claim("dead", 500, 2_000, 3_000).await.unwrap();
+    let lost = a.claim(&holder("dead"), 500, 2_000, 3_000).await.unwrap();
     assert_eq!(lost.len(), 500);
     let (sa, sb) = (a.clone(), b.clone());
-    let ta =
-        tokio::spawn(async move { sa.requeue_orphans("node-a", 9_000, false, 5, 70_000).await });
-    let tb =
-        tokio::spawn(async move { sb.requeue_orphans("node-b", 9_000, false, 5, 70_000).await });
+    let ta = tokio::spawn(async move {
+        sa.requeue_orphans(&holder("node-a"), 9_000, OrphanScope::Expired, 5, 70_000)
+            .await
+    });
+    let tb = tokio::spawn(async move {
+        sb.requeue_orphans(&holder("node-b"), 9_000, OrphanScope::Expired, 5, 70_000)
+            .await
+    });
     let (ra, rb) = (ta.await.unwrap().unwrap(), tb.await.unwrap().unwrap());
     assert_eq!(ra.0 + rb.0, 500, "each orphan requeued by exactly one node");
     let (all, _) = a

@@ -12,7 +12,7 @@ use deskplane::domain::job::JobType;
 use deskplane::domain::machine::{Operation, Settled};
 use deskplane::store::postgres::PostgresStore;
 use deskplane::store::sqlite::SqliteStore;
-use deskplane::store::{Claimed, Completion, DesktopRow, NewDesktop, NewJob, Store};
+use deskplane::store::{Claimed, Completion, DesktopRow, Holder, NewDesktop, NewJob, Store};
 use sqlx::Connection;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,6 +128,19 @@ fn skip(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Node `name` in its first incarnation (`name#1`): the lease holder a test node uses.
+pub fn holder(name: &str) -> Holder {
+    incarnation(name, 1)
+}
+
+/// Node `name` in its `n`-th process incarnation.
+pub fn incarnation(name: &str, n: u32) -> Holder {
+    Holder {
+        node: name.to_owned(),
+        incarnation: format!("{name}#{n}"),
+    }
+}
+
 /// A new project id, registered in the store.
 pub async fn project(store: &dyn Store) -> String {
     let p = ProjectId::new().to_string();
@@ -224,7 +237,7 @@ pub async fn run_all(
     let mut n = 0;
     loop {
         let claimed = store
-            .claim("runner", 1_000, now_ms, now_ms + 60_000)
+            .claim(&holder("runner"), 1_000, now_ms, now_ms + 60_000)
             .await
             .expect("claim");
         if claimed.is_empty() {
@@ -238,7 +251,7 @@ pub async fn run_all(
             })
             .collect();
         n += store
-            .complete("runner", &done, now_ms)
+            .complete(&holder("runner"), &done, now_ms)
             .await
             .expect("complete");
     }

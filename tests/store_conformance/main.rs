@@ -12,6 +12,7 @@ mod bench;
 mod concurrency;
 mod desktops;
 mod harness;
+mod leases;
 mod misc;
 mod retry;
 mod work;
@@ -58,6 +59,11 @@ conformance!(
     work::gone_and_orphan_users,
     work::renew_and_requeue,
     work::exhausted_attempts,
+    leases::restart_orphans_its_own_work_at_once,
+    leases::renewal_covers_only_the_named_sub_jobs,
+    leases::next_lease_end_is_the_first_foreign_one,
+    leases::task_leases,
+    leases::nodes_show_their_incarnation,
     retry::retry_outcomes,
     retry::retry_refusals,
     misc::notifications,

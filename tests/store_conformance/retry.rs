@@ -1,6 +1,6 @@
 //! Retrying the failed sub-jobs of a finished job, in place.
 
-use crate::harness::{STOP, desktops_in, failure, get, job, project, run_all, success};
+use crate::harness::{STOP, desktops_in, failure, get, holder, job, project, run_all, success};
 use deskplane::domain::desktop::{DesktopStatus, PowerMode, TaskStatus};
 use deskplane::domain::job::{JobStatus, JobType, SubJobStatus};
 use deskplane::domain::machine::{Operation, Refusal};
@@ -32,12 +32,12 @@ pub async fn retry_outcomes(store: &dyn Store) {
         store.retry_job(&p, &j.id, 3_000).await.unwrap(),
         RetryOutcome::NotFinished
     ));
-    let claimed = store.claim("w", 10, 3_000, 60_000).await.unwrap();
+    let claimed = store.claim(&holder("w"), 10, 3_000, 60_000).await.unwrap();
     let done = [
         success(&claimed[0]),
         failure(&claimed[1], "WKS.00211403", "no power"),
     ];
-    store.complete("w", &done, 4_000).await.unwrap();
+    store.complete(&holder("w"), &done, 4_000).await.unwrap();
     assert!(matches!(
         store.retry_job(&q, &j.id, 5_000).await.unwrap(),
         RetryOutcome::NotFound
@@ -83,14 +83,14 @@ pub async fn retry_outcomes(store: &dyn Store) {
         RetryOutcome::NotFinished
     ));
 
-    let again = store.claim("w", 10, 6_000, 60_000).await.unwrap();
+    let again = store.claim(&holder("w"), 10, 6_000, 60_000).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(
         (again[0].attempt, again[0].prev_status),
         (2, DesktopStatus::Shutoff)
     );
     store
-        .complete("w", &[success(&again[0])], 7_000)
+        .complete(&holder("w"), &[success(&again[0])], 7_000)
         .await
         .unwrap();
     let fin = store.get_job(&p, &j.id).await.unwrap().expect("job");
@@ -121,12 +121,12 @@ pub async fn retry_refusals(store: &dyn Store) {
         .submit_batch(&j, STOP, false, false, &ids)
         .await
         .unwrap();
-    let claimed = store.claim("w", 10, 3_000, 60_000).await.unwrap();
+    let claimed = store.claim(&holder("w"), 10, 3_000, 60_000).await.unwrap();
     let done: Vec<_> = claimed
         .iter()
         .map(|c| failure(c, "WKS.00211403", "stuck"))
         .collect();
-    store.complete("w", &done, 4_000).await.unwrap();
+    store.complete(&holder("w"), &done, 4_000).await.unwrap();
     let failed = store.get_job(&p, &j.id).await.unwrap().expect("job");
     assert_eq!((failed.status, failed.failed), (JobStatus::Fail, 3));
     assert_eq!(

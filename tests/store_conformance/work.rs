@@ -1,10 +1,14 @@
 //! Workers: claiming, completion fenced by owner, leases and orphans.
 
-use crate::harness::{STOP, create, desktop, desktops_in, failure, get, job, project, success};
+use crate::harness::{
+    STOP, create, desktop, desktops_in, failure, get, holder, job, project, success,
+};
 use deskplane::domain::desktop::{DesktopStatus, LoginStatus};
 use deskplane::domain::job::{JobStatus, JobType, SubJobStatus};
 use deskplane::domain::machine::Settled;
-use deskplane::store::{NewDesktop, Store, SubJobFilter, UserFilter, UserRow};
+use deskplane::store::{
+    Claimed, NewDesktop, OrphanScope, Store, SubJobFilter, UserFilter, UserRow,
+};
 
 async fn sub_status(store: &dyn Store, project: &str, job_id: &str) -> Vec<(SubJobStatus, i64)> {
     let (subs, _) = store
@@ -40,7 +44,7 @@ pub async fn claim_order_limits_and_delay(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.next_due_ms().await.unwrap(), Some(0));
 
-    let a = store.claim("n1", 2, 10_000, 70_000).await.unwrap();
+    let a = store.claim(&holder("n1"), 2, 10_000, 70_000).await.unwrap();
     let names: Vec<String> = a
         .iter()
         .map(|c| {
@@ -71,17 +75,23 @@ pub async fn claim_order_limits_and_delay(store: &dyn Store) {
             .all(|s| s.progress == 10 && s.begin_ms == Some(10_000))
     );
 
-    let b = store.claim("n2", 100, 10_000, 70_000).await.unwrap();
+    let b = store
+        .claim(&holder("n2"), 100, 10_000, 70_000)
+        .await
+        .unwrap();
     assert_eq!(b.len(), 3, "the rest of what is due; not the delayed one");
     assert!(
         store
-            .claim("n2", 100, 10_000, 70_000)
+            .claim(&holder("n2"), 100, 10_000, 70_000)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(store.next_due_ms().await.unwrap(), Some(50_000));
-    let c = store.claim("n1", 100, 50_000, 110_000).await.unwrap();
+    let c = store
+        .claim(&holder("n1"), 100, 50_000, 110_000)
+        .await
+        .unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].params, r#"{"delay":true}"#);
     assert_eq!(
@@ -103,10 +113,16 @@ pub async fn complete_is_fenced(store: &dyn Store) {
     let p = project(store).await;
     let rows = [desktop(&p, "f-0")];
     let job_id = create(store, &p, &rows).await;
-    let claimed = store.claim("owner", 10, 2_000, 60_000).await.unwrap();
+    let claimed = store
+        .claim(&holder("owner"), 10, 2_000, 60_000)
+        .await
+        .unwrap();
     let done = [success(&claimed[0])];
     assert_eq!(
-        store.complete("intruder", &done, 3_000).await.unwrap(),
+        store
+            .complete(&holder("intruder"), &done, 3_000)
+            .await
+            .unwrap(),
         0,
         "not the lease owner"
     );
@@ -118,13 +134,25 @@ pub async fn complete_is_fenced(store: &dyn Store) {
         get(store, &p, &rows[0].id).await.status,
         DesktopStatus::Build
     );
-    assert_eq!(store.complete("owner", &done, 3_000).await.unwrap(), 1);
     assert_eq!(
-        store.complete("owner", &done, 3_100).await.unwrap(),
+        store
+            .complete(&holder("owner"), &done, 3_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .complete(&holder("owner"), &done, 3_100)
+            .await
+            .unwrap(),
         0,
         "already finished"
     );
-    assert_eq!(store.complete("owner", &[], 3_100).await.unwrap(), 0);
+    assert_eq!(
+        store.complete(&holder("owner"), &[], 3_100).await.unwrap(),
+        0
+    );
     let d = get(store, &p, &rows[0].id).await;
     assert_eq!(
         (d.status, d.login_status, d.task_status, d.busy_sub_job),
@@ -148,7 +176,7 @@ pub async fn complete_settles_desktops_and_jobs(store: &dyn Store) {
     let rows: Vec<_> = (0..3).map(|i| desktop(&p, &format!("s-{i}"))).collect();
     let ok_job = create(store, &p, &rows[..1]).await;
     let mixed_job = create(store, &p, &rows[1..]).await;
-    let claimed = store.claim("w", 10, 2_000, 60_000).await.unwrap();
+    let claimed = store.claim(&holder("w"), 10, 2_000, 60_000).await.unwrap();
     assert_eq!(claimed.len(), 3);
     let mut placed = success(&claimed[0]);
     placed.placement = Some((Some("qemu:///h2".into()), Some("10.1.2.3".into())));
@@ -160,13 +188,22 @@ pub async fn complete_settles_desktops_and_jobs(store: &dyn Store) {
         Settled::Stays(DesktopStatus::Error, LoginStatus::Unregister)
     );
     // Completed in two calls: the mixed job stays RUNNING until its last sub-job.
-    assert_eq!(store.complete("w", &[placed, bad], 3_000).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .complete(&holder("w"), &[placed, bad], 3_000)
+            .await
+            .unwrap(),
+        2
+    );
     let mixed = store.get_job(&p, &mixed_job).await.unwrap().expect("job");
     assert_eq!(
         (mixed.status, mixed.failed, mixed.end_ms),
         (JobStatus::Running, 1, None)
     );
-    assert_eq!(store.complete("w", &[ok2], 4_000).await.unwrap(), 1);
+    assert_eq!(
+        store.complete(&holder("w"), &[ok2], 4_000).await.unwrap(),
+        1
+    );
 
     let ok = store.get_job(&p, &ok_job).await.unwrap().expect("job");
     assert_eq!(
@@ -263,10 +300,13 @@ pub async fn gone_and_orphan_users(store: &dyn Store) {
             .await
             .unwrap();
         assert_eq!(out.accepted.len(), 1);
-        let claimed = store.claim("w", 10, 3_000, 60_000).await.unwrap();
+        let claimed = store.claim(&holder("w"), 10, 3_000, 60_000).await.unwrap();
         let mut done = success(&claimed[0]);
         done.delete_orphan_user = Some((p.clone(), "erin".into()));
-        assert_eq!(store.complete("w", &[done], 4_000).await.unwrap(), 1);
+        assert_eq!(
+            store.complete(&holder("w"), &[done], 4_000).await.unwrap(),
+            1
+        );
         assert!(store.get_desktop(&p, &row.row.id).await.unwrap().is_none());
         let left = if n == 0 { 1 } else { 0 };
         assert_eq!(users().await, left, "erin goes with her last desktop only");
@@ -281,30 +321,60 @@ pub async fn renew_and_requeue(store: &dyn Store) {
         .submit_batch(&j, STOP, false, false, &ids)
         .await
         .unwrap();
-    let dead = store.claim("dead", 1, 3_000, 10_000).await.unwrap();
-    let slow = store.claim("slow", 1, 3_000, 10_000).await.unwrap();
-    let alive = store.claim("alive", 1, 3_000, 10_000).await.unwrap();
+    let dead = store
+        .claim(&holder("dead"), 1, 3_000, 10_000)
+        .await
+        .unwrap();
+    let slow = store
+        .claim(&holder("slow"), 1, 3_000, 10_000)
+        .await
+        .unwrap();
+    let alive = store
+        .claim(&holder("alive"), 1, 3_000, 10_000)
+        .await
+        .unwrap();
     assert_eq!(dead.len() + slow.len() + alive.len(), 3);
 
-    assert_eq!(store.renew_leases("slow", 30_000).await.unwrap(), 1);
-    assert_eq!(store.renew_leases("alive", 30_000).await.unwrap(), 1);
-    assert_eq!(store.renew_leases("nobody", 30_000).await.unwrap(), 0);
+    let ids = |c: &[Claimed]| c.iter().map(|c| c.sub_job_id.clone()).collect::<Vec<_>>();
+    let renew = async |who: &str, held: &[String]| {
+        store
+            .renew_leases(&holder(who), held, 30_000)
+            .await
+            .unwrap()
+    };
+    assert_eq!(renew("slow", &ids(&slow)).await, 1);
+    assert_eq!(renew("alive", &ids(&alive)).await, 1);
+    assert_eq!(
+        renew("nobody", &ids(&dead)).await,
+        0,
+        "only the holder renews"
+    );
+    assert_eq!(renew("alive", &[]).await, 0);
     // At 20,000 only the dead node's lease has expired.
     let (requeued, exhausted) = store
-        .requeue_orphans("alive", 20_000, false, 5, 80_000)
+        .requeue_orphans(&holder("alive"), 20_000, OrphanScope::Expired, 5, 80_000)
         .await
         .unwrap();
     assert_eq!((requeued, exhausted.len()), (1, 0));
     assert_eq!(
         store
-            .complete("dead", &[success(&dead[0])], 20_500)
+            .complete(&holder("dead"), &[success(&dead[0])], 20_500)
             .await
             .unwrap(),
         0,
         "a lease taken away fences its old owner"
     );
-    assert_eq!(store.renew_leases("dead", 90_000).await.unwrap(), 0);
-    let again = store.claim("alive", 10, 21_000, 80_000).await.unwrap();
+    assert_eq!(
+        store
+            .renew_leases(&holder("dead"), &ids(&dead), 90_000)
+            .await
+            .unwrap(),
+        0
+    );
+    let again = store
+        .claim(&holder("alive"), 10, 21_000, 80_000)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].sub_job_id, dead[0].sub_job_id);
     assert_eq!(again[0].attempt, 2);
@@ -312,7 +382,7 @@ pub async fn renew_and_requeue(store: &dyn Store) {
     // All foreign: a single node restarting takes every other owner's sub-jobs,
     // but not its own.
     let (requeued, _) = store
-        .requeue_orphans("alive", 21_000, true, 5, 80_000)
+        .requeue_orphans(&holder("alive"), 21_000, OrphanScope::AllOthers, 5, 80_000)
         .await
         .unwrap();
     assert_eq!(requeued, 1, "only `slow`'s");
@@ -336,18 +406,30 @@ pub async fn exhausted_attempts(store: &dyn Store) {
     let job_id = create(store, &p, &rows).await;
     // Attempts 1 and 2 lose their node; the third time it is returned to fail.
     for (attempt, now) in [(1, 10_000), (2, 20_000)] {
-        let c = store.claim("gone", 1, now, now + 1_000).await.unwrap();
+        let c = store
+            .claim(&holder("gone"), 1, now, now + 1_000)
+            .await
+            .unwrap();
         assert_eq!(c[0].attempt, attempt);
         let (requeued, exhausted) = store
-            .requeue_orphans("keeper", now + 5_000, false, 3, now + 60_000)
+            .requeue_orphans(
+                &holder("keeper"),
+                now + 5_000,
+                OrphanScope::Expired,
+                3,
+                now + 60_000,
+            )
             .await
             .unwrap();
         assert_eq!((requeued, exhausted.len()), (1, 0));
     }
-    let c = store.claim("gone", 1, 30_000, 31_000).await.unwrap();
+    let c = store
+        .claim(&holder("gone"), 1, 30_000, 31_000)
+        .await
+        .unwrap();
     assert_eq!(c[0].attempt, 3);
     let (requeued, exhausted) = store
-        .requeue_orphans("keeper", 35_000, false, 3, 95_000)
+        .requeue_orphans(&holder("keeper"), 35_000, OrphanScope::Expired, 3, 95_000)
         .await
         .unwrap();
     assert_eq!((requeued, exhausted.len()), (0, 1));
@@ -362,12 +444,18 @@ pub async fn exhausted_attempts(store: &dyn Store) {
     let fail = failure(&exhausted[0], "WKS.00211404", "node lost");
     assert_eq!(
         store
-            .complete("gone", std::slice::from_ref(&fail), 36_000)
+            .complete(&holder("gone"), std::slice::from_ref(&fail), 36_000)
             .await
             .unwrap(),
         0
     );
-    assert_eq!(store.complete("keeper", &[fail], 36_000).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .complete(&holder("keeper"), &[fail], 36_000)
+            .await
+            .unwrap(),
+        1
+    );
     let j = store.get_job(&p, &job_id).await.unwrap().expect("job");
     assert_eq!((j.status, j.failed), (JobStatus::Fail, 1));
     assert_eq!(

@@ -70,15 +70,23 @@ pub async fn grow(
     Ok(job.id)
 }
 
-/// Pool upkeep, once a second until `shutdown`: unbind DYNAMIC pools' users whose
-/// disconnection outlived the retention (on the simulator's clock when simulated,
-/// so `/sim/v1/clock/advance` moves it), and grow autoscaled pools to `min_idle`
-/// free desktops, never creating more than `max_auto_created` in all.
-pub async fn maintain(st: AppState, shutdown: tokio_util::sync::CancellationToken) {
+/// Pool upkeep, once a second until `shutdown`, on the one node holding `lease`:
+/// unbind DYNAMIC pools' users whose disconnection outlived the retention (on the
+/// simulator's clock when simulated, so `/sim/v1/clock/advance` moves it), and
+/// grow autoscaled pools to `min_idle` free desktops, never creating more than
+/// `max_auto_created` in all.
+pub async fn maintain(
+    st: AppState,
+    lease: crate::jobs::TaskLease,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        if !lease.hold().await {
+            continue;
         }
         let skipped = st.sim.as_ref().map_or(0, |s| s.clock().skipped_ms());
         if let Err(e) = st.store.unbind_expired(now_ms() + skipped).await {

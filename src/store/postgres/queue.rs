@@ -4,18 +4,20 @@
 
 use super::PostgresStore;
 use super::decode::{DESKTOP_COLS, JOB_COLS, SUB_JOB_COLS, desktop, job, parse, sub_job};
-use crate::store::{Claimed, JobRow, StoreResult, SubJobFilter, SubJobRow};
+use crate::store::{Claimed, Holder, JobRow, OrphanScope, StoreResult, SubJobFilter, SubJobRow};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
-/// RUNNING sub-jobs that lost their worker: lease expired, or (`$2`) held by
-/// anyone but `$3`.
-const ORPHAN: &str =
-    "status = 'RUNNING' AND (lease_until < $1 OR ($2 AND lease_owner IS DISTINCT FROM $3))";
+/// RUNNING sub-jobs that lost their worker: lease expired before `$1`, or
+/// (`$2`) held by an earlier incarnation of node `$3` (ours is `$4`), or (`$5`)
+/// held by any incarnation but ours.
+const ORPHAN: &str = "status = 'RUNNING' AND (lease_until < $1 \
+     OR ($2 AND lease_owner = $3 AND lease_incarnation IS DISTINCT FROM $4) \
+     OR ($5 AND lease_incarnation IS DISTINCT FROM $4))";
 
 impl PostgresStore {
     pub(super) async fn claim_(
         &self,
-        owner: &str,
+        holder: &Holder,
         limit: i64,
         now_ms: i64,
         lease_until_ms: i64,
@@ -25,15 +27,16 @@ impl PostgresStore {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "WITH picked AS (SELECT id FROM sub_jobs WHERE status = 'WAITING' AND run_after_ms <= $4 \
              ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             UPDATE sub_jobs s SET status = 'RUNNING', lease_owner = $1, lease_until = $2, \
-             claim_token = $3, progress = 10, begin_ms = COALESCE(s.begin_ms, $4) \
+             UPDATE sub_jobs s SET status = 'RUNNING', lease_owner = $1, lease_incarnation = $6, \
+             lease_until = $2, claim_token = $3, progress = 10, begin_ms = COALESCE(s.begin_ms, $4) \
              FROM picked WHERE s.id = picked.id RETURNING s.id, s.job_id",
         )
-        .bind(owner)
+        .bind(&holder.node)
         .bind(lease_until_ms)
         .bind(&token)
         .bind(now_ms)
         .bind(limit)
+        .bind(&holder.incarnation)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
@@ -59,15 +62,24 @@ impl PostgresStore {
         Ok(claimed)
     }
 
-    pub(super) async fn renew_leases_(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64> {
+    pub(super) async fn renew_leases_(
+        &self,
+        holder: &Holder,
+        ids: &[String],
+        lease_until_ms: i64,
+    ) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         // Locked in id order, like completion, which may run at the same time.
         let r = sqlx::query(
-            "WITH l AS (SELECT id FROM sub_jobs WHERE lease_owner = $2 AND status = 'RUNNING' \
-             ORDER BY id FOR UPDATE) \
+            "WITH l AS (SELECT id FROM sub_jobs WHERE id = ANY($3) AND lease_incarnation = $2 \
+             AND status = 'RUNNING' ORDER BY id FOR UPDATE) \
              UPDATE sub_jobs s SET lease_until = $1 FROM l WHERE s.id = l.id",
         )
         .bind(lease_until_ms)
-        .bind(owner)
+        .bind(&holder.incarnation)
+        .bind(ids)
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
@@ -75,38 +87,45 @@ impl PostgresStore {
 
     pub(super) async fn requeue_orphans_(
         &self,
-        owner: &str,
+        holder: &Holder,
         now_ms: i64,
-        all_foreign: bool,
+        scope: OrphanScope,
         max_attempts: i64,
         lease_until_ms: i64,
     ) -> StoreResult<(u64, Vec<Claimed>)> {
+        let mine = scope != OrphanScope::Expired;
+        let all = scope == OrphanScope::AllOthers;
         // SKIP LOCKED: a locked row is being completed, renewed or recovered by
         // someone else right now; it is not ours to take this round.
         let mut tx = self.pool.begin().await?;
         let requeued = sqlx::query(&format!(
-            "WITH l AS (SELECT id FROM sub_jobs WHERE {ORPHAN} AND attempt < $4 \
+            "WITH l AS (SELECT id FROM sub_jobs WHERE {ORPHAN} AND attempt < $6 \
              ORDER BY id FOR UPDATE SKIP LOCKED) \
              UPDATE sub_jobs s SET status = 'WAITING', attempt = s.attempt + 1, progress = 0, \
-             lease_owner = NULL, lease_until = NULL, claim_token = NULL FROM l WHERE s.id = l.id"
+             lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, claim_token = NULL \
+             FROM l WHERE s.id = l.id"
         ))
         .bind(now_ms)
-        .bind(all_foreign)
-        .bind(owner)
+        .bind(mine)
+        .bind(&holder.node)
+        .bind(&holder.incarnation)
+        .bind(all)
         .bind(max_attempts)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         let token = uuid::Uuid::new_v4().to_string();
         let ids: Vec<String> = sqlx::query_scalar(&format!(
-            "WITH l AS (SELECT id FROM sub_jobs WHERE {ORPHAN} AND attempt >= $4 \
+            "WITH l AS (SELECT id FROM sub_jobs WHERE {ORPHAN} AND attempt >= $6 \
              ORDER BY id FOR UPDATE SKIP LOCKED) \
-             UPDATE sub_jobs s SET lease_owner = $3, lease_until = $5, claim_token = $6 \
-             FROM l WHERE s.id = l.id RETURNING s.id"
+             UPDATE sub_jobs s SET lease_owner = $3, lease_incarnation = $4, lease_until = $7, \
+             claim_token = $8 FROM l WHERE s.id = l.id RETURNING s.id"
         ))
         .bind(now_ms)
-        .bind(all_foreign)
-        .bind(owner)
+        .bind(mine)
+        .bind(&holder.node)
+        .bind(&holder.incarnation)
+        .bind(all)
         .bind(max_attempts)
         .bind(lease_until_ms)
         .bind(&token)
@@ -115,6 +134,16 @@ impl PostgresStore {
         let exhausted = load_claimed(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok((requeued, exhausted))
+    }
+
+    pub(super) async fn next_lease_end_(&self, holder: &Holder) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(lease_until) FROM sub_jobs WHERE status = 'RUNNING' \
+             AND lease_incarnation IS DISTINCT FROM $1",
+        )
+        .bind(&holder.incarnation)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     pub(super) async fn next_due_ms_(&self) -> StoreResult<Option<i64>> {

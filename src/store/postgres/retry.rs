@@ -116,7 +116,8 @@ impl PostgresStore {
         sqlx::query(
             "UPDATE sub_jobs s SET status = 'WAITING', attempt = attempt + 1, progress = 0, \
              error_code = NULL, fail_reason = NULL, begin_ms = NULL, end_ms = NULL, host = NULL, \
-             lease_owner = NULL, lease_until = NULL, claim_token = NULL, prev_status = v.status, \
+             lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, claim_token = NULL, \
+             prev_status = v.status, \
              prev_login = v.login FROM UNNEST($1::text[], $2::text[], $3::text[]) AS v(id, status, login) \
              WHERE s.id = v.id",
         )

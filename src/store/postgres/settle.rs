@@ -1,11 +1,11 @@
-//! Finishing sub-jobs: completion fenced by lease owner, forced cancellation,
+//! Finishing sub-jobs: completion fenced by the lease holder's incarnation, forced cancellation,
 //! and the job counters both feed.
 
 use super::PostgresStore;
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::job::JobStatus;
 use crate::domain::machine::Settled;
-use crate::store::{Completion, StoreResult};
+use crate::store::{Completion, Holder, StoreResult};
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashSet};
 
@@ -15,7 +15,7 @@ pub(super) type JobCounts = BTreeMap<String, (i64, i64)>;
 impl PostgresStore {
     pub(super) async fn complete_(
         &self,
-        owner: &str,
+        holder: &Holder,
         done: &[Completion],
         now_ms: i64,
     ) -> StoreResult<usize> {
@@ -23,7 +23,7 @@ impl PostgresStore {
             return Ok(0);
         }
         let mut tx = self.pool.begin().await?;
-        let applied = complete_all(&mut tx, owner, done, now_ms).await?;
+        let applied = complete_all(&mut tx, &holder.incarnation, done, now_ms).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -31,7 +31,7 @@ impl PostgresStore {
 
 async fn complete_all(
     tx: &mut PgConnection,
-    owner: &str,
+    incarnation: &str,
     done: &[Completion],
     now_ms: i64,
 ) -> StoreResult<usize> {
@@ -63,19 +63,19 @@ async fn complete_all(
         .collect();
     let owned: HashSet<String> = sqlx::query_scalar(
         "WITH mine AS (SELECT id FROM sub_jobs WHERE id = ANY($1) AND status = 'RUNNING' \
-         AND lease_owner = $6 ORDER BY id FOR UPDATE), \
+         AND lease_incarnation = $6 ORDER BY id FOR UPDATE), \
          v AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
          AS v(id, status, code, reason, host)) \
          UPDATE sub_jobs s SET status = v.status, error_code = v.code, fail_reason = v.reason, \
-         host = v.host, progress = 100, lease_owner = NULL, lease_until = NULL, claim_token = NULL, \
-         end_ms = $7 FROM mine JOIN v ON v.id = mine.id WHERE s.id = mine.id RETURNING s.id",
+         host = v.host, progress = 100, lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, \
+         claim_token = NULL, end_ms = $7 FROM mine JOIN v ON v.id = mine.id WHERE s.id = mine.id RETURNING s.id",
     )
     .bind(done.iter().map(|c| c.sub_job_id.as_str()).collect::<Vec<_>>())
     .bind(status)
     .bind(code)
     .bind(reason)
     .bind(done.iter().map(|c| c.host.as_str()).collect::<Vec<_>>())
-    .bind(owner)
+    .bind(incarnation)
     .bind(now_ms)
     .fetch_all(&mut *tx)
     .await?
@@ -233,7 +233,7 @@ pub(super) async fn cancel_sub_jobs(
         "WITH l AS (SELECT id FROM sub_jobs WHERE id = ANY($1) AND status IN ('WAITING', 'RUNNING') \
          ORDER BY id FOR UPDATE) \
          UPDATE sub_jobs s SET status = 'FAILED', error_code = $2, fail_reason = $3, end_ms = $4, \
-         progress = 100, lease_owner = NULL, lease_until = NULL, claim_token = NULL \
+         progress = 100, lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, claim_token = NULL \
          FROM l WHERE s.id = l.id RETURNING s.job_id",
     )
     .bind(ids)

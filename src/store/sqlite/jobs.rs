@@ -7,8 +7,8 @@ use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::job::JobStatus;
 use crate::domain::machine::{Operation, Settled, Snapshot};
 use crate::store::{
-    BatchOutcome, BatchRefusal, Claimed, Completion, DesktopRow, JobRow, NewDesktop, NewJob,
-    Refused, RetryOutcome, StoreResult, SubJobFilter, SubJobRow, UserRow,
+    BatchOutcome, BatchRefusal, Claimed, Completion, DesktopRow, Holder, JobRow, NewDesktop,
+    NewJob, OrphanScope, Refused, RetryOutcome, StoreResult, SubJobFilter, SubJobRow, UserRow,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
@@ -267,7 +267,8 @@ impl SqliteStore {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "UPDATE sub_jobs SET status = 'WAITING', attempt = attempt + 1, progress = 0, error_code = NULL, \
                  fail_reason = NULL, begin_ms = NULL, end_ms = NULL, host = NULL, lease_owner = NULL, \
-                 lease_until = NULL, claim_token = NULL, prev_status = v.column2, prev_login = v.column3 \
+                 lease_incarnation = NULL, lease_until = NULL, claim_token = NULL, prev_status = v.column2, \
+                 prev_login = v.column3 \
                  FROM (VALUES ",
             );
             let mut sep = qb.separated(", ");
@@ -315,7 +316,7 @@ impl SqliteStore {
 
     pub(super) async fn claim_(
         &self,
-        owner: &str,
+        holder: &Holder,
         limit: i64,
         now_ms: i64,
         lease_until_ms: i64,
@@ -323,15 +324,16 @@ impl SqliteStore {
         let token = uuid::Uuid::new_v4().to_string();
         let mut tx = self.write.begin().await?;
         let n = sqlx::query(
-            "UPDATE sub_jobs SET status = 'RUNNING', lease_owner = ?1, lease_until = ?2, claim_token = ?3, \
-             progress = 10, begin_ms = COALESCE(begin_ms, ?4) WHERE id IN \
+            "UPDATE sub_jobs SET status = 'RUNNING', lease_owner = ?1, lease_incarnation = ?6, lease_until = ?2, \
+             claim_token = ?3, progress = 10, begin_ms = COALESCE(begin_ms, ?4) WHERE id IN \
              (SELECT id FROM sub_jobs WHERE status = 'WAITING' AND run_after_ms <= ?4 ORDER BY seq LIMIT ?5)",
         )
-        .bind(owner)
+        .bind(&holder.node)
         .bind(lease_until_ms)
         .bind(&token)
         .bind(now_ms)
         .bind(limit)
+        .bind(&holder.incarnation)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -353,7 +355,7 @@ impl SqliteStore {
 
     pub(super) async fn complete_(
         &self,
-        owner: &str,
+        holder: &Holder,
         done: &[Completion],
         now_ms: i64,
     ) -> StoreResult<usize> {
@@ -363,52 +365,74 @@ impl SqliteStore {
         let mut tx = self.write.begin().await?;
         let mut applied = 0usize;
         for chunk in done.chunks(CHUNK) {
-            applied += complete_chunk(&mut tx, owner, chunk, now_ms).await?;
+            applied += complete_chunk(&mut tx, &holder.incarnation, chunk, now_ms).await?;
         }
         tx.commit().await?;
         Ok(applied)
     }
 
-    pub(super) async fn renew_leases_(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64> {
-        let r = sqlx::query(
-            "UPDATE sub_jobs SET lease_until = ? WHERE lease_owner = ? AND status = 'RUNNING'",
-        )
-        .bind(lease_until_ms)
-        .bind(owner)
-        .execute(&self.write)
-        .await?;
-        Ok(r.rows_affected())
+    pub(super) async fn renew_leases_(
+        &self,
+        holder: &Holder,
+        ids: &[String],
+        lease_until_ms: i64,
+    ) -> StoreResult<u64> {
+        let mut renewed = 0;
+        for chunk in ids.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new("UPDATE sub_jobs SET lease_until = ");
+            qb.push_bind(lease_until_ms)
+                .push(" WHERE status = 'RUNNING' AND lease_incarnation = ")
+                .push_bind(&holder.incarnation)
+                .push(" AND id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id);
+            }
+            qb.push(")");
+            renewed += qb.build().execute(&self.write).await?.rows_affected();
+        }
+        Ok(renewed)
     }
 
     pub(super) async fn requeue_orphans_(
         &self,
-        owner: &str,
+        holder: &Holder,
         now_ms: i64,
-        all_foreign: bool,
+        scope: OrphanScope,
         max_attempts: i64,
         lease_until_ms: i64,
     ) -> StoreResult<(u64, Vec<Claimed>)> {
-        const ORPHAN: &str =
-            "status = 'RUNNING' AND (lease_until < ?1 OR (?2 AND lease_owner IS NOT ?3))";
+        // Expired before ?1, or (?2) held by an earlier incarnation of node ?3
+        // (ours is ?4), or (?5) by any incarnation but ours.
+        const ORPHAN: &str = "status = 'RUNNING' AND (lease_until < ?1 \
+             OR (?2 AND lease_owner = ?3 AND lease_incarnation IS NOT ?4) \
+             OR (?5 AND lease_incarnation IS NOT ?4))";
+        let mine = scope != OrphanScope::Expired;
+        let all = scope == OrphanScope::AllOthers;
         let mut tx = self.write.begin().await?;
         let requeued = sqlx::query(&format!(
             "UPDATE sub_jobs SET status = 'WAITING', attempt = attempt + 1, progress = 0, lease_owner = NULL, \
-             lease_until = NULL, claim_token = NULL WHERE {ORPHAN} AND attempt < ?4"
+             lease_incarnation = NULL, lease_until = NULL, claim_token = NULL WHERE {ORPHAN} AND attempt < ?6"
         ))
         .bind(now_ms)
-        .bind(all_foreign)
-        .bind(owner)
+        .bind(mine)
+        .bind(&holder.node)
+        .bind(&holder.incarnation)
+        .bind(all)
         .bind(max_attempts)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         let token = uuid::Uuid::new_v4().to_string();
         sqlx::query(&format!(
-            "UPDATE sub_jobs SET lease_owner = ?3, lease_until = ?5, claim_token = ?6 WHERE {ORPHAN} AND attempt >= ?4"
+            "UPDATE sub_jobs SET lease_owner = ?3, lease_incarnation = ?4, lease_until = ?7, claim_token = ?8 \
+             WHERE {ORPHAN} AND attempt >= ?6"
         ))
         .bind(now_ms)
-        .bind(all_foreign)
-        .bind(owner)
+        .bind(mine)
+        .bind(&holder.node)
+        .bind(&holder.incarnation)
+        .bind(all)
         .bind(max_attempts)
         .bind(lease_until_ms)
         .bind(&token)
@@ -417,6 +441,15 @@ impl SqliteStore {
         let exhausted = load_claimed(&mut tx, &token).await?;
         tx.commit().await?;
         Ok((requeued, exhausted))
+    }
+
+    pub(super) async fn next_lease_end_(&self, holder: &Holder) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(lease_until) FROM sub_jobs WHERE status = 'RUNNING' AND lease_incarnation IS NOT ?",
+        )
+        .bind(&holder.incarnation)
+        .fetch_one(&self.read)
+        .await?)
     }
 
     pub(super) async fn next_due_ms_(&self) -> StoreResult<Option<i64>> {
@@ -616,8 +649,8 @@ async fn cancel_sub_jobs(
         .push(", end_ms = ")
         .push_bind(now_ms)
         .push(
-            ", progress = 100, lease_owner = NULL, lease_until = NULL, claim_token = NULL \
-               WHERE status IN ('WAITING', 'RUNNING') AND id IN (",
+            ", progress = 100, lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, \
+               claim_token = NULL WHERE status IN ('WAITING', 'RUNNING') AND id IN (",
         );
     let mut sep = qb.separated(", ");
     for id in ids {
@@ -666,14 +699,15 @@ async fn load_claimed(tx: &mut SqliteConnection, token: &str) -> StoreResult<Vec
 
 async fn complete_chunk(
     tx: &mut SqliteConnection,
-    owner: &str,
+    incarnation: &str,
     done: &[Completion],
     now_ms: i64,
 ) -> StoreResult<usize> {
     // 1. Sub-jobs, fenced: only those still RUNNING under our lease are ours to finish.
     let mut qb = QueryBuilder::<Sqlite>::new(
         "UPDATE sub_jobs SET status = v.column2, error_code = v.column3, fail_reason = v.column4, \
-         host = v.column5, progress = 100, lease_owner = NULL, lease_until = NULL, claim_token = NULL, end_ms = ",
+         host = v.column5, progress = 100, lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, \
+         claim_token = NULL, end_ms = ",
     );
     qb.push_bind(now_ms).push(" FROM (VALUES ");
     let mut sep = qb.separated(", ");
@@ -694,8 +728,8 @@ async fn complete_chunk(
             .push_bind_unseparated(&c.host)
             .push_unseparated(")");
     }
-    qb.push(") AS v WHERE sub_jobs.id = v.column1 AND sub_jobs.status = 'RUNNING' AND sub_jobs.lease_owner = ")
-        .push_bind(owner)
+    qb.push(") AS v WHERE sub_jobs.id = v.column1 AND sub_jobs.status = 'RUNNING' AND sub_jobs.lease_incarnation = ")
+        .push_bind(incarnation)
         .push(" RETURNING sub_jobs.id");
     let owned: std::collections::HashSet<String> = qb
         .build_query_scalar::<String>()

@@ -9,7 +9,7 @@ mod misc;
 mod pools;
 mod tokens;
 
-use super::{ApiUserRow, NodeRow, NotificationFilter, TokenRow};
+use super::{ApiUserRow, Holder, NodeRow, NotificationFilter, OrphanScope, TokenRow};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 
 use super::{
@@ -253,29 +253,43 @@ impl super::Store for SqliteStore {
     }
     async fn claim(
         &self,
-        owner: &str,
+        holder: &Holder,
         limit: i64,
         now_ms: i64,
         lease_until_ms: i64,
     ) -> StoreResult<Vec<Claimed>> {
-        self.claim_(owner, limit, now_ms, lease_until_ms).await
+        self.claim_(holder, limit, now_ms, lease_until_ms).await
     }
-    async fn complete(&self, owner: &str, done: &[Completion], now_ms: i64) -> StoreResult<usize> {
-        self.complete_(owner, done, now_ms).await
+    async fn complete(
+        &self,
+        holder: &Holder,
+        done: &[Completion],
+        now_ms: i64,
+    ) -> StoreResult<usize> {
+        self.complete_(holder, done, now_ms).await
     }
-    async fn renew_leases(&self, owner: &str, lease_until_ms: i64) -> StoreResult<u64> {
-        self.renew_leases_(owner, lease_until_ms).await
+    async fn renew_leases(
+        &self,
+        holder: &Holder,
+        sub_job_ids: &[String],
+        lease_until_ms: i64,
+    ) -> StoreResult<u64> {
+        self.renew_leases_(holder, sub_job_ids, lease_until_ms)
+            .await
     }
     async fn requeue_orphans(
         &self,
-        owner: &str,
+        holder: &Holder,
         now_ms: i64,
-        all_foreign: bool,
+        scope: OrphanScope,
         max_attempts: i64,
         lease_until_ms: i64,
     ) -> StoreResult<(u64, Vec<Claimed>)> {
-        self.requeue_orphans_(owner, now_ms, all_foreign, max_attempts, lease_until_ms)
+        self.requeue_orphans_(holder, now_ms, scope, max_attempts, lease_until_ms)
             .await
+    }
+    async fn next_lease_end(&self, holder: &Holder) -> StoreResult<Option<i64>> {
+        self.next_lease_end_(holder).await
     }
     async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
         self.next_due_ms_().await
@@ -415,6 +429,17 @@ impl super::Store for SqliteStore {
     }
     async fn list_nodes(&self) -> StoreResult<Vec<NodeRow>> {
         self.list_nodes_().await
+    }
+    async fn take_task_lease(
+        &self,
+        name: &str,
+        holder: &Holder,
+        now_ms: i64,
+        until_ms: i64,
+        at_start: bool,
+    ) -> StoreResult<bool> {
+        self.take_task_lease_(name, holder, now_ms, until_ms, at_start)
+            .await
     }
     async fn placed_idle_desktops(&self) -> StoreResult<Vec<(String, String, DesktopStatus)>> {
         self.placed_idle_desktops_().await

@@ -1,7 +1,10 @@
 //! API users and tokens.
 
 use super::{SqliteStore, is_unique_violation};
-use crate::store::{ApiUserRow, NodeRow, StoreError, StoreResult, TokenRow};
+use crate::store::{
+    ApiUserRow, Holder, NodeRow, StoreError, StoreResult, TAKE_TASK_LEASE, TokenRow,
+};
+
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -119,10 +122,12 @@ impl SqliteStore {
 
     pub(super) async fn upsert_node_(&self, n: &NodeRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO nodes (id, address, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_ms = excluded.heartbeat_ms",
+            "INSERT INTO nodes (id, incarnation, address, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET incarnation = excluded.incarnation, address = excluded.address, \
+             started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms",
         )
         .bind(&n.id)
+        .bind(&n.incarnation)
         .bind(&n.address)
         .bind(n.started_ms)
         .bind(n.heartbeat_ms)
@@ -132,19 +137,42 @@ impl SqliteStore {
     }
 
     pub(super) async fn list_nodes_(&self) -> StoreResult<Vec<NodeRow>> {
-        let rows = sqlx::query("SELECT id, address, started_ms, heartbeat_ms FROM nodes ORDER BY heartbeat_ms DESC, id")
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, incarnation, address, started_ms, heartbeat_ms FROM nodes ORDER BY heartbeat_ms DESC, id",
+        )
+        .fetch_all(&self.read)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| -> Result<NodeRow, sqlx::Error> {
                 Ok(NodeRow {
                     id: r.try_get(0)?,
-                    address: r.try_get(1)?,
-                    started_ms: r.try_get(2)?,
-                    heartbeat_ms: r.try_get(3)?,
+                    incarnation: r.try_get(1)?,
+                    address: r.try_get(2)?,
+                    started_ms: r.try_get(3)?,
+                    heartbeat_ms: r.try_get(4)?,
                 })
             })
             .collect::<Result<_, _>>()?)
+    }
+
+    pub(super) async fn take_task_lease_(
+        &self,
+        name: &str,
+        holder: &Holder,
+        now_ms: i64,
+        until_ms: i64,
+        at_start: bool,
+    ) -> StoreResult<bool> {
+        let held: Option<String> = sqlx::query_scalar(TAKE_TASK_LEASE)
+            .bind(name)
+            .bind(&holder.node)
+            .bind(&holder.incarnation)
+            .bind(until_ms)
+            .bind(now_ms)
+            .bind(at_start)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(held.is_some())
     }
 }
