@@ -119,6 +119,9 @@ pub struct Config {
     /// PostgreSQL: statements running longer are cancelled (0 = no limit), so a
     /// stuck lock or query cannot hold a worker or a request forever.
     pub db_statement_timeout_ms: u64,
+    /// How long a request waits for a database connection (SQLite: also for a
+    /// write lock held by another process) before it is refused with a 503.
+    pub db_wait_ms: u64,
     /// Where the server key lives (when `server_key` is unset).
     pub data_dir: PathBuf,
     /// Base64 AES-256 key sealing secret keys at rest; else `<data_dir>/server.key`.
@@ -155,6 +158,7 @@ impl Default for Config {
             database_url: "sqlite://deskplane.db".into(),
             db_connections: 8,
             db_statement_timeout_ms: 30_000,
+            db_wait_ms: 5_000,
             data_dir: PathBuf::from("."),
             server_key: None,
             driver: DriverKind::Sim,

@@ -10,9 +10,10 @@ use crate::domain::time::now_ms;
 use crate::drivers::ComputeDriver;
 use crate::drivers::sim::SimDriver;
 use crate::jobs::{Engine, TaskLease};
+use crate::store::health::Health;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{CredentialRow, Holder, NodeRow, Store};
+use crate::store::{CredentialRow, Holder, NodeRow, Store, StoreOptions};
 use anyhow::{Context, bail};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -42,8 +43,13 @@ impl OpenedStore {
 /// Open the store named by `database_url`.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<OpenedStore> {
     let url = cfg.database_url.as_str();
+    let options = StoreOptions {
+        connections: cfg.db_connections,
+        wait: std::time::Duration::from_millis(cfg.db_wait_ms),
+        statement_timeout: std::time::Duration::from_millis(cfg.db_statement_timeout_ms),
+    };
     if url.starts_with("sqlite:") {
-        let s = SqliteStore::open(url, cfg.db_connections)
+        let s = SqliteStore::open(url, &options)
             .await
             .with_context(|| format!("opening {url}"))?;
         Ok(OpenedStore {
@@ -53,8 +59,7 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<OpenedStore> {
             postgres: None,
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        let timeout = std::time::Duration::from_millis(cfg.db_statement_timeout_ms);
-        let p = PostgresStore::open(url, cfg.db_connections, timeout)
+        let p = PostgresStore::open(url, &options)
             .await
             .with_context(|| format!("opening {}", redact_password(url)))?;
         Ok(OpenedStore {
@@ -150,10 +155,14 @@ async fn bootstrap(cfg: &Config, store: &dyn Store, sealer: &Sealer) -> anyhow::
 /// The compute driver, and the simulator again when it is the one (for `/sim/v1`).
 type Drivers = (Arc<dyn ComputeDriver>, Option<Arc<SimDriver>>);
 
-fn driver(cfg: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Drivers> {
+fn driver(cfg: &Config, store: &Arc<dyn Store>, node: &str) -> anyhow::Result<Drivers> {
     match cfg.driver {
         DriverKind::Sim => {
-            let sim = Arc::new(SimDriver::new(cfg.sim.clone(), store.clone()));
+            let sim = Arc::new(SimDriver::new(
+                cfg.sim.clone(),
+                store.clone(),
+                node.to_owned(),
+            ));
             Ok((sim.clone(), Some(sim)))
         }
         #[cfg(feature = "libvirt")]
@@ -174,12 +183,13 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let opened = open_store(&cfg).await?;
     let sealer = Arc::new(sealer(&cfg)?);
     bootstrap(&cfg, opened.store.as_ref(), &sealer).await?;
-    let (driver, sim) = driver(&cfg, &opened.store)?;
-    let catalog = Arc::new(cfg.catalog.clone());
     // A fresh incarnation per start: leases are this process's, not the node id's.
     let holder = Holder::fresh(cfg.node_id());
+    let (driver, sim) = driver(&cfg, &opened.store, &holder.node)?;
+    let catalog = Arc::new(cfg.catalog.clone());
     let reconcile_every = std::time::Duration::from_secs(cfg.jobs.reconcile_secs.max(1));
     let reconciler_driver = driver.clone();
+    let health = Arc::new(Health::default());
     let engine = Engine::new(
         opened.store.clone(),
         driver,
@@ -187,9 +197,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         cfg.jobs.clone(),
         holder.clone(),
         opened.exclusive,
+        health.clone(),
     );
     let state = AppState {
         store: opened.store.clone(),
+        health: health.clone(),
         engine: engine.clone(),
         catalog,
         sealer,
@@ -236,6 +248,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     println!("deskplane: listening on http://{}", listener.local_addr()?);
     let heartbeat = tokio::spawn(node_heartbeat(
         opened.store.clone(),
+        health,
         NodeRow {
             id: holder.node.clone(),
             incarnation: holder.incarnation.clone(),
@@ -264,16 +277,27 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Register this node and refresh its heartbeat every 5 s until shutdown.
-async fn node_heartbeat(store: Arc<dyn Store>, mut me: NodeRow, shutdown: CancellationToken) {
+/// Register this node and refresh its heartbeat every second until shutdown.
+/// The heartbeat is a real write: its outcome keeps `health` (and `/ready`)
+/// current even when nothing else writes, and brings it back by itself.
+async fn node_heartbeat(
+    store: Arc<dyn Store>,
+    health: Arc<Health>,
+    mut me: NodeRow,
+    shutdown: CancellationToken,
+) {
     loop {
         me.heartbeat_ms = now_ms();
-        if let Err(e) = store.upsert_node(&me).await {
+        let outcome = store.upsert_node(&me).await;
+        health.observe(&outcome, me.heartbeat_ms);
+        if let Err(e) = outcome
+            && e.fault().is_none()
+        {
             tracing::warn!(error = %e, "node heartbeat failed");
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
     }
 }

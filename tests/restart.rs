@@ -142,12 +142,36 @@ async fn settles(api: &Api, job: &str, restarted: Instant) {
 
 #[tokio::test]
 async fn sqlite_node_restarted_with_a_fixed_id_resumes_at_once() {
-    let mut server = Server::start(options().set("DESKPLANE_NODE_ID", "node-1")).await;
+    let mut server = Server::start(
+        options()
+            .set("DESKPLANE_NODE_ID", "node-1")
+            .set("DESKPLANE_SIM__RECORD_APPLIED", "true"),
+    )
+    .await;
     let job = stop_all(&server.api(), "fixed").await;
     wait_running(&server.api(), &job, DESKTOPS as u64).await;
     server.kill();
     server.restart().await;
     settles(&server.api(), &job, Instant::now()).await;
+    // The simulator carried out each stop once, though its first process died mid-way.
+    let applied = server
+        .api()
+        .call(
+            http::Method::GET,
+            "/sim/v1/applied",
+            &q(&[("limit", "1000")]),
+            None,
+        )
+        .await;
+    let ops: Vec<&str> = applied.expect(200)["applied"]
+        .as_array()
+        .expect("applied")
+        .iter()
+        .filter(|a| a["operation"] == "os-stop")
+        .map(|a| a["sub_job_id"].as_str().unwrap_or_default())
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = ops.iter().copied().collect();
+    assert_eq!((ops.len(), unique.len()), (DESKTOPS, DESKTOPS));
 }
 
 /// `unshare --pid --fork` makes the server PID 1 of a new PID namespace, so its

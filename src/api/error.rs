@@ -66,6 +66,12 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let Some(fault) = e.fault() {
+            // The environment's failure, not the request's: a 503 naming it, and
+            // the write it interrupted was rolled back whole.
+            tracing::warn!(error = %e, fault = fault.name(), "store unavailable");
+            return Self::code(fault.code());
+        }
         match e {
             StoreError::Conflict(what) => {
                 Self::new(Code::Conflict, format!("already exists: {what}"))
@@ -87,7 +93,15 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(code = self.code.wire(), msg = %self.message, "request refused");
         }
-        (status, Json(self.body(None))).into_response()
+        let mut response = (status, Json(self.body(None))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Storage faults clear by themselves or not at all: a few seconds apart.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        response
     }
 }
 

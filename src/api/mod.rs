@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod pools;
 mod present;
 pub mod ratelimit;
+mod sim_applied;
 mod sim_ext;
 pub mod state;
 mod submit;
@@ -51,7 +52,7 @@ fn table(sim: bool) -> Table {
         .routes(routes!(ready))
         .routes(routes!(openapi::document));
     if sim {
-        open = open.merge(sim_ext::routes());
+        open = open.merge(sim_ext::routes()).merge(sim_applied::routes());
     }
     Table { v2, open }
 }
@@ -101,18 +102,28 @@ async fn health() -> axum::Json<HealthResponse> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and takes writes.
 #[utoipa::path(
     get,
     path = "/ready",
     tag = "service",
     operation_id = "Ready",
     responses(
-        (status = 200, description = "The database answers.", body = HealthResponse),
-        (status = 503, description = "The database does not answer.", body = crate::wire::error_body::ErrorBody),
+        (status = 200, description = "The database answers and takes writes.", body = HealthResponse),
+        (status = 503, description = "The database does not answer, or cannot write (the code names why).", body = crate::wire::error_body::ErrorBody),
     ),
 )]
 async fn ready(State(st): State<AppState>) -> Result<axum::Json<HealthResponse>, ApiError> {
+    if let Some(u) = st.health.unhealthy() {
+        let since = crate::domain::time::rfc3339(u.since_ms);
+        return Err(ApiError::new(
+            u.fault.code(),
+            format!(
+                "{} Writes have failed since {since}.",
+                u.fault.code().default_message()
+            ),
+        ));
+    }
     st.store
         .project_exists("")
         .await

@@ -15,6 +15,8 @@ use std::time::Instant;
 pub struct AppState {
     /// Persistence.
     pub store: Arc<dyn Store>,
+    /// Whether the store can write now (for `/ready`).
+    pub health: Arc<crate::store::health::Health>,
     /// Job engine (to wake it and cancel work).
     pub engine: Engine,
     /// Products, images, zones.

@@ -70,6 +70,12 @@ codes! {
     RateLimited => (429, "WKS.00000429", "Too many requests."),
     Internal => (500, "WKS.00211401", "Operation failed, try again later."),
     Unavailable => (503, "WKS.00050902", "Service unavailable."),
+    StorageFull => (503, "WKS.00050903", "The database's storage is full: nothing of the request was written."),
+    StorageReadOnly => (503, "WKS.00050904", "The database is read-only: nothing of the request was written."),
+    StorageIo => (503, "WKS.00050905", "The database reported an I/O error: nothing of the request was written."),
+    StorageUnreachable => (503, "WKS.00050906", "The database cannot be reached: the request was not accepted."),
+    StorageTimeout => (503, "WKS.00050907", "The database did not answer in time: the request was not accepted."),
+    StorageLocked => (503, "WKS.00050908", "Another process holds the database's write lock: nothing of the request was written."),
     // Sub-job failures: `error_code` of a FAILED sub-job, never an HTTP answer.
     OperationTimeout => (500, "WKS.00211402", "The guest did not respond before the timeout."),
     DriverFailed => (500, "WKS.00211403", "The compute driver failed the operation."),

@@ -2,6 +2,7 @@
 
 pub mod desktop;
 pub mod error_code;
+pub mod fault;
 pub mod ids;
 pub mod job;
 pub mod machine;

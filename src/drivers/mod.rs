@@ -18,6 +18,8 @@ use std::time::Duration;
 /// What a driver needs to build a machine.
 #[derive(Debug, Clone)]
 pub struct MachineSpec {
+    /// The sub-job asking (an idempotency key: the same id is the same request).
+    pub op_id: String,
     /// The desktop id (also the machine's name).
     pub desktop_id: String,
     /// `computer_name`.
@@ -48,6 +50,9 @@ pub struct ImageSpec {
 /// A machine a driver already knows.
 #[derive(Debug, Clone)]
 pub struct MachineRef {
+    /// The sub-job asking (an idempotency key: the same id is the same request;
+    /// empty outside a sub-job).
+    pub op_id: String,
     /// The desktop id.
     pub desktop_id: String,
     /// Where it lives (`None` for the simulator).

@@ -5,7 +5,7 @@
 use super::{ComputeDriver, DriverError, ImageSpec, MachineRef, MachineSpec, Observed, Placement};
 use crate::domain::desktop::{DesktopStatus, PowerMode};
 use crate::domain::error_code::Code;
-use crate::store::Store;
+use crate::store::{SimApplied, Store};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -37,6 +37,10 @@ pub struct SimConfig {
     pub soft_timeout_ms: u64,
     /// Real seconds per simulated second: 1 = real time, 0.001 = a thousand times faster.
     pub time_scale: f64,
+    /// Record every operation carried out in the store (`GET /sim/v1/applied`),
+    /// and carry out a sub-job re-run after a crash only once, as a hypervisor
+    /// that already did it would. Off by default: two store calls per operation.
+    pub record_applied: bool,
 }
 
 impl Default for SimConfig {
@@ -52,6 +56,7 @@ impl Default for SimConfig {
             delete_ms: 300,
             soft_timeout_ms: 60_000,
             time_scale: 1.0,
+            record_applied: false,
         }
     }
 }
@@ -71,6 +76,7 @@ impl SimConfig {
             delete_ms: 0,
             soft_timeout_ms: 1_000,
             time_scale: 1.0,
+            record_applied: false,
         }
     }
 }
@@ -148,6 +154,8 @@ impl SimClock {
 pub struct SimDriver {
     cfg: SimConfig,
     store: Arc<dyn Store>,
+    /// This node's id, for the record of what was applied.
+    node: String,
     clock: Arc<SimClock>,
     /// Cached "any fault injected anywhere", refreshed at most once a second so the
     /// fault-free fast path costs no database read.
@@ -156,13 +164,14 @@ pub struct SimDriver {
 }
 
 impl SimDriver {
-    /// A simulator over `store` (where injected faults live).
+    /// A simulator over `store` (where injected faults live) on node `node`.
     #[must_use]
-    pub fn new(cfg: SimConfig, store: Arc<dyn Store>) -> Self {
+    pub fn new(cfg: SimConfig, store: Arc<dyn Store>, node: String) -> Self {
         let clock = Arc::new(SimClock::new(cfg.time_scale));
         Self {
             cfg,
             store,
+            node,
             clock,
             faults_seen: AtomicBool::new(false),
             faults_checked_ms: AtomicI64::new(i64::MIN),
@@ -193,40 +202,84 @@ impl SimDriver {
     }
 
     /// Run one simulated operation: injected failure, then the operation's duration.
-    async fn run(&self, m: &str, op: &str, ms: u64, soft: bool) -> Result<(), DriverError> {
+    async fn run(&self, m: Op<'_>, ms: u64, soft: bool) -> Result<(), DriverError> {
+        if self.cfg.record_applied
+            && !m.op_id.is_empty()
+            && self.store.sim_applied(m.op_id).await.map_err(store_err)?
+        {
+            // Carried out before its worker died: done, not done again.
+            return Ok(());
+        }
         if self.faults_possible().await {
-            let failure = self
-                .store
-                .take_sim_failure(m, op)
-                .await
-                .map_err(store_err)?;
-            if let Some((code, msg)) = failure {
-                self.clock.sleep(Duration::from_millis(ms)).await;
-                return Err(DriverError::custom(code, msg));
-            }
-            if soft {
-                let ignores = self
-                    .store
-                    .get_sim_fault(m)
-                    .await
-                    .map_err(store_err)?
-                    .is_some_and(|f| f.ignore_soft);
-                if ignores {
-                    self.clock
-                        .sleep(Duration::from_millis(self.cfg.soft_timeout_ms))
-                        .await;
-                    return Err(DriverError::new(
-                        Code::OperationTimeout,
-                        format!(
-                            "the guest ignored the SOFT {op} request for {} ms",
-                            self.cfg.soft_timeout_ms
-                        ),
-                    ));
-                }
-            }
+            self.injected(m, ms, soft).await?;
         }
         self.clock.sleep(Duration::from_millis(ms)).await;
+        if self.cfg.record_applied {
+            self.store
+                .record_sim_applied(&SimApplied {
+                    op_id: m.op_id.to_owned(),
+                    desktop_id: m.desktop_id.to_owned(),
+                    operation: m.op.to_owned(),
+                    node: self.node.clone(),
+                    at_ms: crate::domain::time::now_ms(),
+                })
+                .await
+                .map_err(store_err)?;
+        }
         Ok(())
+    }
+
+    /// An injected failure of `m`, if one is armed (after the operation's time),
+    /// or the timeout of a SOFT request the guest ignores.
+    async fn injected(&self, m: Op<'_>, ms: u64, soft: bool) -> Result<(), DriverError> {
+        let failure = self
+            .store
+            .take_sim_failure(m.desktop_id, m.op)
+            .await
+            .map_err(store_err)?;
+        if let Some((code, msg)) = failure {
+            self.clock.sleep(Duration::from_millis(ms)).await;
+            return Err(DriverError::custom(code, msg));
+        }
+        if soft {
+            let ignores = self
+                .store
+                .get_sim_fault(m.desktop_id)
+                .await
+                .map_err(store_err)?
+                .is_some_and(|f| f.ignore_soft);
+            if ignores {
+                self.clock
+                    .sleep(Duration::from_millis(self.cfg.soft_timeout_ms))
+                    .await;
+                return Err(DriverError::new(
+                    Code::OperationTimeout,
+                    format!(
+                        "the guest ignored the SOFT {} request for {} ms",
+                        m.op, self.cfg.soft_timeout_ms
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One simulated operation: which sub-job, on which desktop, what.
+#[derive(Clone, Copy)]
+struct Op<'a> {
+    op_id: &'a str,
+    desktop_id: &'a str,
+    op: &'a str,
+}
+
+impl<'a> Op<'a> {
+    fn on(m: &'a MachineRef, op: &'a str) -> Self {
+        Self {
+            op_id: &m.op_id,
+            desktop_id: &m.desktop_id,
+            op,
+        }
     }
 }
 
@@ -246,50 +299,49 @@ impl ComputeDriver for SimDriver {
     }
 
     async fn create(&self, spec: &MachineSpec) -> Result<Placement, DriverError> {
-        self.run(&spec.desktop_id, "create", self.cfg.create_ms, false)
-            .await?;
+        let op = Op {
+            op_id: &spec.op_id,
+            desktop_id: &spec.desktop_id,
+            op: "create",
+        };
+        self.run(op, self.cfg.create_ms, false).await?;
         Ok(Placement::default())
     }
 
     async fn start(&self, m: &MachineRef) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "os-start", self.cfg.start_ms, false)
+        self.run(Op::on(m, "os-start"), self.cfg.start_ms, false)
             .await
     }
 
     async fn stop(&self, m: &MachineRef, mode: PowerMode) -> Result<(), DriverError> {
         // A hibernated machine has no guest to ask: its saved state is discarded.
         let soft = mode == PowerMode::Soft && m.status == DesktopStatus::Active;
-        self.run(&m.desktop_id, "os-stop", self.cfg.stop_ms, soft)
-            .await
+        self.run(Op::on(m, "os-stop"), self.cfg.stop_ms, soft).await
     }
 
     async fn reboot(&self, m: &MachineRef, mode: PowerMode) -> Result<(), DriverError> {
-        self.run(
-            &m.desktop_id,
-            "reboot",
-            self.cfg.reboot_ms,
-            mode == PowerMode::Soft,
-        )
-        .await
+        let soft = mode == PowerMode::Soft;
+        self.run(Op::on(m, "reboot"), self.cfg.reboot_ms, soft)
+            .await
     }
 
     async fn hibernate(&self, m: &MachineRef) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "os-hibernate", self.cfg.hibernate_ms, false)
+        self.run(Op::on(m, "os-hibernate"), self.cfg.hibernate_ms, false)
             .await
     }
 
     async fn rebuild(&self, m: &MachineRef, _image: &ImageSpec) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "rebuild", self.cfg.rebuild_ms, false)
+        self.run(Op::on(m, "rebuild"), self.cfg.rebuild_ms, false)
             .await
     }
 
     async fn logoff(&self, m: &MachineRef, _message: Option<&str>) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "logoff", self.cfg.logoff_ms, false)
+        self.run(Op::on(m, "logoff"), self.cfg.logoff_ms, false)
             .await
     }
 
     async fn delete(&self, m: &MachineRef) -> Result<(), DriverError> {
-        self.run(&m.desktop_id, "delete", self.cfg.delete_ms, false)
+        self.run(Op::on(m, "delete"), self.cfg.delete_ms, false)
             .await
     }
 

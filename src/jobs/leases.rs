@@ -38,7 +38,7 @@ impl Engine {
                 .renew_leases(&self.inner.holder, &ids, until)
                 .await
             {
-                tracing::error!(error = %e, "renewing leases failed");
+                self.store_failed(&e, "renewing leases failed");
             }
         }
     }
@@ -58,13 +58,13 @@ impl Engine {
                 // Nothing runs elsewhere: a lease taken from now ends a lease from now.
                 Ok(None) => lease,
                 Err(e) => {
-                    tracing::error!(error = %e, "reading lease ends failed");
+                    self.store_failed(&e, "reading lease ends failed");
                     lease / 10
                 }
             };
             tokio::time::sleep(wait.clamp(MIN_SCAN_GAP, lease)).await;
             if let Err(e) = self.recover(OrphanScope::Expired).await {
-                tracing::error!(error = %e, "orphan recovery failed");
+                self.store_failed(&e, "orphan recovery failed");
             }
         }
     }

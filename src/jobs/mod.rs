@@ -20,7 +20,8 @@ use crate::domain::error_code::Code;
 use crate::domain::machine::Operation;
 use crate::domain::time::now_ms;
 use crate::drivers::ComputeDriver;
-use crate::store::{Claimed, Completion, Holder, OrphanScope, Store};
+use crate::store::health::Health;
+use crate::store::{Claimed, Completion, Holder, OrphanScope, Store, StoreError};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -79,6 +80,8 @@ struct Inner {
     holder: Holder,
     /// Sole writer of its store (SQLite): every RUNNING sub-job of another owner is an orphan.
     exclusive: bool,
+    /// Where failed writes are reported (`/ready`).
+    health: Arc<Health>,
     wake: Notify,
     /// Sub-jobs this process holds: running (with the token that cancels them),
     /// or finished with their result not yet recorded (`None`). Their leases are
@@ -96,6 +99,7 @@ impl Engine {
         cfg: JobsConfig,
         holder: Holder,
         exclusive: bool,
+        health: Arc<Health>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -105,6 +109,7 @@ impl Engine {
                 cfg,
                 holder,
                 exclusive,
+                health,
                 wake: Notify::new(),
                 held: Mutex::new(HashMap::new()),
             }),
@@ -195,7 +200,7 @@ impl Engine {
                 {
                     Ok(c) => c,
                     Err(e) => {
-                        tracing::error!(error = %e, "claiming sub-jobs failed");
+                        self.store_failed(&e, "claiming sub-jobs failed");
                         Vec::new()
                     }
                 }
@@ -278,6 +283,7 @@ impl Engine {
                 .await
             {
                 Ok(_) => {
+                    self.inner.health.healthy();
                     let mut held = self.lock_held();
                     for c in done {
                         held.remove(&c.sub_job_id);
@@ -287,11 +293,24 @@ impl Engine {
                     return;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, n = done.len(), "recording sub-job results failed; retrying");
+                    // The transaction rolled back whole; the same results are
+                    // recorded again from a clean connection.
+                    self.store_failed(&e, "recording sub-job results failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+
+    /// Report a failed store call: a storage fault goes to `health` (which logs
+    /// when it begins and ends, not on every retry); anything else is logged.
+    pub(crate) fn store_failed(&self, e: &StoreError, what: &str) {
+        if let Some(fault) = e.fault() {
+            self.inner.health.failed(fault, now_ms());
+            tracing::debug!(error = %e, "{what}");
+        } else {
+            tracing::error!(error = %e, "{what}");
         }
     }
 

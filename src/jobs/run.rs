@@ -63,6 +63,7 @@ pub async fn execute(
         return done;
     };
     let m = MachineRef {
+        op_id: c.sub_job_id.clone(),
         desktop_id: desktop.id.clone(),
         host: desktop.host.clone(),
         status: c.prev_status,
@@ -90,7 +91,7 @@ async fn apply(
 ) -> Result<(), DriverError> {
     match c.operation {
         Operation::Create => {
-            let spec = machine_spec(catalog, desktop)?;
+            let spec = machine_spec(catalog, desktop, &c.sub_job_id)?;
             let placed = driver.create(&spec).await?;
             done.placement = Some((placed.host, placed.ip_address));
             Ok(())
@@ -135,7 +136,11 @@ async fn apply(
     }
 }
 
-fn machine_spec(catalog: &Catalog, d: &DesktopRow) -> Result<MachineSpec, DriverError> {
+fn machine_spec(
+    catalog: &Catalog,
+    d: &DesktopRow,
+    op_id: &str,
+) -> Result<MachineSpec, DriverError> {
     let product = catalog.product(&d.product_id).ok_or_else(|| {
         DriverError::new(
             Code::ProductNotFound,
@@ -156,6 +161,7 @@ fn machine_spec(catalog: &Catalog, d: &DesktopRow) -> Result<MachineSpec, Driver
     let root: serde_json::Value = serde_json::from_str(&d.root_volume).unwrap_or_default();
     let data: Vec<serde_json::Value> = serde_json::from_str(&d.data_volumes).unwrap_or_default();
     Ok(MachineSpec {
+        op_id: op_id.to_owned(),
         desktop_id: d.id.clone(),
         computer_name: d.computer_name.clone(),
         vcpus: product.cpu,

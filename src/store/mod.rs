@@ -4,6 +4,7 @@
 //! one transaction. Rules come from `domain`; the store enforces them with
 //! guarded updates (`WHERE busy_sub_job IS NULL`, fencing by lease owner).
 
+pub mod health;
 mod pools;
 pub mod postgres;
 mod rows;
@@ -31,6 +32,9 @@ pub enum StoreError {
     /// A stored value could not be read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The storage cannot serve (a write was refused before it was tried).
+    #[error("storage unavailable: {}", .0.name())]
+    Unavailable(crate::domain::fault::StorageFault),
 }
 
 /// Which RUNNING sub-jobs `requeue_orphans` treats as orphans besides those
@@ -56,6 +60,40 @@ pub(crate) const TAKE_TASK_LEASE: &str = "INSERT INTO task_leases (name, node, i
      WHERE task_leases.until_ms < $5 OR task_leases.incarnation = excluded.incarnation \
      OR ($6 AND task_leases.node = excluded.node) \
      RETURNING incarnation";
+
+/// `sim_applied`: whether `$1` was carried out (written once for both dialects).
+pub(crate) const SIM_APPLIED: &str = "SELECT COUNT(*) FROM sim_applied WHERE op_id = $1";
+/// `record_sim_applied`.
+pub(crate) const RECORD_SIM_APPLIED: &str = "INSERT INTO sim_applied (op_id, desktop_id, operation, node, at_ms) \
+     VALUES ($1, $2, $3, $4, $5)";
+/// `list_sim_applied`: the total, then a page.
+pub(crate) const COUNT_SIM_APPLIED: &str =
+    "SELECT COUNT(*) FROM sim_applied WHERE ($1 IS NULL OR desktop_id = $1)";
+/// `list_sim_applied`: a page.
+pub(crate) const LIST_SIM_APPLIED: &str = "SELECT op_id, desktop_id, operation, node, at_ms FROM sim_applied \
+     WHERE ($1 IS NULL OR desktop_id = $1) ORDER BY seq LIMIT $2 OFFSET $3";
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// SQLite's read pool, PostgreSQL's whole pool.
+    pub connections: u32,
+    /// How long an operation waits for a connection (SQLite: also for the
+    /// write lock another process holds) before it fails as a timeout.
+    pub wait: std::time::Duration,
+    /// PostgreSQL: statements running longer are cancelled (zero: no limit).
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            connections: 8,
+            wait: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
 
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -223,6 +261,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<(String, String)>>;
     /// Whether any fault is injected at all (lets the simulator skip lookups).
     async fn any_sim_faults(&self) -> StoreResult<bool>;
+    /// Whether the simulator already carried out sub-job `op_id` (it is being
+    /// re-run after its worker died).
+    async fn sim_applied(&self, op_id: &str) -> StoreResult<bool>;
+    /// Record that the simulator carried out an operation.
+    async fn record_sim_applied(&self, a: &SimApplied) -> StoreResult<()>;
+    /// What the simulator carried out, oldest first (of one desktop, if given),
+    /// with the total before paging.
+    async fn list_sim_applied(
+        &self,
+        desktop_id: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<SimApplied>, i64)>;
 
     // ---- desktop pools ----
     /// Create a pool, its authorized members and its desktops (one createDesktopPool job), atomically;

@@ -422,6 +422,21 @@ pub struct SimFault {
     pub ignore_soft: bool,
 }
 
+/// An operation the simulator carried out (recorded when `[sim] record_applied` is on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimApplied {
+    /// The sub-job it carried out.
+    pub op_id: String,
+    /// The desktop.
+    pub desktop_id: String,
+    /// Its wire name (`os-stop` ...).
+    pub operation: String,
+    /// The node whose simulator did it.
+    pub node: String,
+    /// When it completed.
+    pub at_ms: i64,
+}
+
 /// A user of the API itself (password auth for tokens), not a desktop user.
 #[derive(Debug, Clone)]
 pub struct ApiUserRow {

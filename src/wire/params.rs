@@ -132,6 +132,14 @@ pub struct Page {
     pub limit: Option<i64>,
 }
 
+/// Filters of `GET /sim/v1/applied` (ours).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AppliedQuery {
+    /// Only this desktop's operations.
+    pub desktop_id: Option<String>,
+}
+
 /// ListProductsRequest.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]

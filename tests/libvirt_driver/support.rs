@@ -30,6 +30,7 @@ pub fn image(id: &str, disk: Option<PathBuf>) -> ImageSpec {
 /// A small desktop: 1 vCPU, 128 MiB, 1 GiB system disk.
 pub fn spec(id: &str, image: ImageSpec, data_gib: Vec<u32>) -> MachineSpec {
     MachineSpec {
+        op_id: String::new(),
         desktop_id: id.to_owned(),
         computer_name: format!("pc-{id}"),
         vcpus: 1,
@@ -43,6 +44,7 @@ pub fn spec(id: &str, image: ImageSpec, data_gib: Vec<u32>) -> MachineSpec {
 /// A machine on `host`, in `status`.
 pub fn mref(id: &str, host: &str, status: DesktopStatus) -> MachineRef {
     MachineRef {
+        op_id: String::new(),
         desktop_id: id.to_owned(),
         host: Some(host.to_owned()),
         status,

@@ -339,6 +339,7 @@ async fn test_driver_places_round_robin_and_keeps_desktops_on_their_host() {
     );
     // Without a recorded host, the driver finds it; on another host, it is missing there.
     let unplaced = MachineRef {
+        op_id: String::new(),
         desktop_id: b.clone(),
         host: None,
         status: DesktopStatus::Active,
@@ -360,6 +361,7 @@ async fn test_driver_places_round_robin_and_keeps_desktops_on_their_host() {
     );
     for (id, p) in [(&a, &pa), (&b, &pb)] {
         let m = MachineRef {
+            op_id: String::new(),
             desktop_id: id.clone(),
             host: p.host.clone(),
             status: DesktopStatus::Active,

@@ -12,7 +12,9 @@ use deskplane::domain::job::JobType;
 use deskplane::domain::machine::{Operation, Settled};
 use deskplane::store::postgres::PostgresStore;
 use deskplane::store::sqlite::SqliteStore;
-use deskplane::store::{Claimed, Completion, DesktopRow, Holder, NewDesktop, NewJob, Store};
+use deskplane::store::{
+    Claimed, Completion, DesktopRow, Holder, NewDesktop, NewJob, Store, StoreOptions,
+};
 use sqlx::Connection;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +38,13 @@ pub struct SqliteDb {
 pub async fn sqlite() -> SqliteDb {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("d.db").display());
-    let store = SqliteStore::open(&url, 4).await.expect("open sqlite store");
+    let options = StoreOptions {
+        connections: 4,
+        ..StoreOptions::default()
+    };
+    let store = SqliteStore::open(&url, &options)
+        .await
+        .expect("open sqlite store");
     SqliteDb { store, _dir: dir }
 }
 
@@ -51,7 +59,7 @@ pub struct PgDb {
 impl PgDb {
     /// A store on the database (each call: one more pool, like one more node).
     pub async fn open(&self) -> PostgresStore {
-        PostgresStore::open(&self.url, 8, Duration::from_secs(30))
+        PostgresStore::open(&self.url, &StoreOptions::default())
             .await
             .expect("open postgres store")
     }

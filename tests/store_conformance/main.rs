@@ -68,4 +68,5 @@ conformance!(
     retry::retry_refusals,
     misc::notifications,
     misc::sim_faults,
+    misc::sim_applied,
 );

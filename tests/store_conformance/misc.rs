@@ -2,7 +2,7 @@
 
 use crate::harness::project;
 use deskplane::domain::error_code::Code;
-use deskplane::store::{NotificationFilter, NotificationRow, SimFault, Store};
+use deskplane::store::{NotificationFilter, NotificationRow, SimApplied, SimFault, Store};
 
 fn note(project: &str, desktop: &str, kind: &str, n: i64) -> NotificationRow {
     NotificationRow {
@@ -149,4 +149,43 @@ pub async fn sim_faults(store: &dyn Store) {
     assert!(store.clear_sim_fault("d1").await.unwrap());
     assert!(!store.clear_sim_fault("d1").await.unwrap());
     assert!(!store.any_sim_faults().await.unwrap());
+}
+
+pub async fn sim_applied(store: &dyn Store) {
+    assert!(!store.sim_applied("op-1").await.unwrap());
+    assert_eq!(
+        store.list_sim_applied(None, 0, 10).await.unwrap(),
+        (vec![], 0)
+    );
+    let record = |op: &str, desktop: &str, at_ms| SimApplied {
+        op_id: op.into(),
+        desktop_id: desktop.into(),
+        operation: "os-stop".into(),
+        node: "n1".into(),
+        at_ms,
+    };
+    for (op, desktop, at) in [("op-1", "d1", 10), ("op-2", "d2", 20), ("op-3", "d1", 30)] {
+        store
+            .record_sim_applied(&record(op, desktop, at))
+            .await
+            .unwrap();
+    }
+    assert!(store.sim_applied("op-1").await.unwrap());
+    assert!(!store.sim_applied("op-4").await.unwrap());
+    let (all, total) = store.list_sim_applied(None, 0, 10).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(
+        all,
+        [
+            record("op-1", "d1", 10),
+            record("op-2", "d2", 20),
+            record("op-3", "d1", 30)
+        ]
+    );
+    let (d1, total) = store.list_sim_applied(Some("d1"), 1, 10).await.unwrap();
+    assert_eq!(
+        (d1, total),
+        (vec![record("op-3", "d1", 30)], 2),
+        "oldest first, paged"
+    );
 }

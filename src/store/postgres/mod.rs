@@ -28,15 +28,14 @@ use super::{
 };
 use super::{
     BatchOutcome, Claimed, Completion, CredentialRow, DesktopFilter, DesktopRow, JobRow,
-    NewDesktop, NewJob, NotificationRow, RetryOutcome, SimFault, StoreResult, SubJobFilter,
-    SubJobRow, UserFilter, UserRow,
+    NewDesktop, NewJob, NotificationRow, RetryOutcome, SimApplied, SimFault, StoreOptions,
+    StoreResult, SubJobFilter, SubJobRow, UserFilter, UserRow,
 };
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::machine::Operation;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
-use std::time::Duration;
 
 /// The PostgreSQL implementation of [`super::Store`].
 #[derive(Clone)]
@@ -47,11 +46,7 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connect to `url` with a pool of `max_connections`, every statement bounded
     /// by `statement_timeout` (zero: unbounded), and apply pending migrations.
-    pub async fn open(
-        url: &str,
-        max_connections: u32,
-        statement_timeout: Duration,
-    ) -> StoreResult<Self> {
+    pub async fn open(url: &str, o: &StoreOptions) -> StoreResult<Self> {
         let base = PgConnectOptions::from_str(url)?.application_name("deskplane");
         // Migrations run on their own connection without a statement timeout:
         // waiting for another node's migration (sqlx holds an advisory lock, so
@@ -61,7 +56,7 @@ impl PostgresStore {
             PgConnection::connect_with(&base.clone().options([("statement_timeout", "0")])).await?;
         sqlx::migrate!("migrations/postgres").run(&mut conn).await?;
         conn.close().await?;
-        let timeout_ms = statement_timeout.as_millis().to_string();
+        let timeout_ms = o.statement_timeout.as_millis().to_string();
         // Custom plans: batch statements bind arrays whose length (1 or 1,000)
         // decides the right plan; a cached generic plan guesses and, for a
         // join against UNNEST, re-reads the arrays once per row (measured: a
@@ -71,8 +66,8 @@ impl PostgresStore {
             ("plan_cache_mode", "force_custom_plan"),
         ]);
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+            .max_connections(o.connections.max(1))
+            .acquire_timeout(o.wait)
             .connect_with(opts)
             .await?;
         Ok(Self { pool })
@@ -269,6 +264,20 @@ impl super::Store for PostgresStore {
     }
     async fn any_sim_faults(&self) -> StoreResult<bool> {
         self.any_sim_faults_().await
+    }
+    async fn sim_applied(&self, op_id: &str) -> StoreResult<bool> {
+        self.sim_applied_(op_id).await
+    }
+    async fn record_sim_applied(&self, a: &SimApplied) -> StoreResult<()> {
+        self.record_sim_applied_(a).await
+    }
+    async fn list_sim_applied(
+        &self,
+        desktop_id: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<SimApplied>, i64)> {
+        self.list_sim_applied_(desktop_id, offset, limit).await
     }
     async fn create_pool(
         &self,

@@ -342,6 +342,61 @@ impl SqliteStore {
             .await?;
         Ok(n > 0)
     }
+
+    pub(super) async fn sim_applied_(&self, op_id: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(crate::store::SIM_APPLIED)
+            .bind(op_id)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn record_sim_applied_(
+        &self,
+        a: &crate::store::SimApplied,
+    ) -> StoreResult<()> {
+        sqlx::query(crate::store::RECORD_SIM_APPLIED)
+            .bind(&a.op_id)
+            .bind(&a.desktop_id)
+            .bind(&a.operation)
+            .bind(&a.node)
+            .bind(a.at_ms)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn list_sim_applied_(
+        &self,
+        desktop_id: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<crate::store::SimApplied>, i64)> {
+        let total: i64 = sqlx::query_scalar(crate::store::COUNT_SIM_APPLIED)
+            .bind(desktop_id)
+            .fetch_one(&self.read)
+            .await?;
+        let rows: Vec<(String, String, String, String, i64)> =
+            sqlx::query_as(crate::store::LIST_SIM_APPLIED)
+                .bind(desktop_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.read)
+                .await?;
+        let list = rows
+            .into_iter()
+            .map(
+                |(op_id, desktop_id, operation, node, at_ms)| crate::store::SimApplied {
+                    op_id,
+                    desktop_id,
+                    operation,
+                    node,
+                    at_ms,
+                },
+            )
+            .collect();
+        Ok((list, total))
+    }
 }
 
 const USER_SELECT: &str = "SELECT u.id, u.project_id, u.user_name, u.user_email, u.user_phone, u.description, \

@@ -17,10 +17,10 @@ use super::{
 };
 use super::{
     BatchOutcome, Claimed, Completion, CredentialRow, DesktopFilter, DesktopRow, JobRow,
-    NewDesktop, NewJob, NotificationRow, RetryOutcome, SimFault, SubJobFilter, SubJobRow,
-    UserFilter, UserRow,
+    NewDesktop, NewJob, NotificationRow, RetryOutcome, SimApplied, SimFault, SubJobFilter,
+    SubJobRow, UserFilter, UserRow,
 };
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreOptions, StoreResult};
 use crate::domain::machine::Operation;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -41,14 +41,14 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `url` and apply migrations.
-    pub async fn open(url: &str, read_connections: u32) -> StoreResult<Self> {
+    pub async fn open(url: &str, o: &StoreOptions) -> StoreResult<Self> {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL + NORMAL is durable against process crashes (our crash test);
             // only an OS crash may lose the last transactions.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(o.wait)
             .foreign_keys(true)
             .pragma("temp_store", "memory");
         // The one writer touches random pages of every id index: a large cache keeps
@@ -60,7 +60,8 @@ impl SqliteStore {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(o.wait)
+            .after_release(|conn, _| Box::pin(async move { writer_is_clean(conn).await }))
             .connect_with(
                 opts.clone()
                     .pragma("cache_size", "-65536")
@@ -69,13 +70,13 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(read_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+            .max_connections(o.connections.max(1))
+            .acquire_timeout(o.wait)
             .connect_with(opts.clone().read_only(true).pragma("cache_size", "-16384"))
             .await?;
         let checkpoint = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(o.wait)
             .connect_with(opts.pragma("cache_size", "-256"))
             .await?;
         tokio::spawn(checkpoint_wal(checkpoint.clone(), write.clone()));
@@ -135,6 +136,30 @@ async fn checkpoint_wal(pool: SqlitePool, writer: SqlitePool) {
             tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
         }
     }
+}
+
+/// Whether the writer came back from its last use outside any transaction. A
+/// failed statement or COMMIT (a full disk, an I/O error) may leave SQLite's
+/// transaction and sqlx's idea of it apart: SQLite may have rolled back on its
+/// own, so sqlx's ROLLBACK fails and sqlx keeps counting an open transaction,
+/// whose next BEGIN becomes a SAVEPOINT that never commits — acknowledged work
+/// that is never written. Queued commands (the dropped transaction's ROLLBACK)
+/// run first; then both views must agree that no transaction is open, or the
+/// connection is closed and the pool opens a fresh one.
+async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    // Runs after whatever the last user left queued; a dirty SQLite refuses the BEGIN.
+    let probe = sqlx::query("BEGIN").execute(&mut *conn).await;
+    if probe.is_err() {
+        tracing::warn!("the SQLite writer was left inside a transaction: replacing it");
+        return Ok(false);
+    }
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("the SQLite writer lost track of a transaction: replacing it");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Reserve `n` consecutive sequence numbers; returns the first.
@@ -328,6 +353,20 @@ impl super::Store for SqliteStore {
     }
     async fn any_sim_faults(&self) -> StoreResult<bool> {
         self.any_sim_faults_().await
+    }
+    async fn sim_applied(&self, op_id: &str) -> StoreResult<bool> {
+        self.sim_applied_(op_id).await
+    }
+    async fn record_sim_applied(&self, a: &SimApplied) -> StoreResult<()> {
+        self.record_sim_applied_(a).await
+    }
+    async fn list_sim_applied(
+        &self,
+        desktop_id: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<SimApplied>, i64)> {
+        self.list_sim_applied_(desktop_id, offset, limit).await
     }
     async fn create_pool(
         &self,
