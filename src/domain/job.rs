@@ -1,6 +1,7 @@
 //! Jobs and sub-jobs: one job per request, one sub-job per desktop.
 
 use super::desktop::wire_enum;
+use serde::{Deserialize, Serialize};
 
 wire_enum!(
     /// `job_type` values (the SDK's ListItaSubJobsRequest list, plus `logoffDesktops`, ours).
@@ -81,6 +82,44 @@ impl JobStatus {
     #[must_use]
     pub const fn is_terminal(self) -> bool {
         matches!(self, JobStatus::Success | JobStatus::Fail)
+    }
+}
+
+/// Parameters of a job, stored with it as JSON and read by its sub-jobs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct JobParams {
+    /// Rebuild: the new image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// Rebuild: its type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_type: Option<String>,
+    /// Rebuild: minutes users get to save their work.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_time: Option<u32>,
+    /// Rebuild / logoff: the message shown to users.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Delete: remove users left without desktops.
+    pub delete_users: bool,
+    /// Delete: notify users by e-mail.
+    pub email_notification: bool,
+    /// Delete: take desktops in any state.
+    pub is_force_delete: bool,
+}
+
+impl JobParams {
+    /// Reads stored parameters; anything but a JSON object of these fields is
+    /// an error (a corrupt row), never a default.
+    pub fn decode(stored: &str) -> Result<Self, String> {
+        serde_json::from_str(stored).map_err(|e| format!("job parameters {stored:?}: {e}"))
+    }
+
+    /// The stored form.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Pure types and rules: no IO, no async. Every other layer asks these.
 
+pub mod admission;
 pub mod desktop;
 pub mod error_code;
 pub mod fault;

@@ -12,8 +12,8 @@ mod leases;
 pub mod reconcile;
 mod run;
 
+pub use crate::domain::job::JobParams;
 pub use leases::TaskLease;
-pub use run::JobParams;
 
 use crate::catalog::Catalog;
 use crate::domain::error_code::Code;

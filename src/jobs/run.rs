@@ -2,36 +2,12 @@
 
 use crate::catalog::Catalog;
 use crate::domain::error_code::Code;
+use crate::domain::job::JobParams;
 use crate::domain::machine::Operation;
 use crate::drivers::{ComputeDriver, DriverError, MachineRef, MachineSpec};
 use crate::store::{Claimed, Completion, DesktopRow};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Parameters of a job, stored with it as JSON and read by its sub-jobs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct JobParams {
-    /// Rebuild: the new image.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_id: Option<String>,
-    /// Rebuild: its type.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_type: Option<String>,
-    /// Rebuild: minutes users get to save their work.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delay_time: Option<u32>,
-    /// Rebuild / logoff: the message shown to users.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Delete: remove users left without desktops.
-    pub delete_users: bool,
-    /// Delete: notify users by e-mail.
-    pub email_notification: bool,
-    /// Delete: take desktops in any state.
-    pub is_force_delete: bool,
-}
 
 /// Run `c` and describe how it ended. Never fails: errors become a FAILED result.
 pub async fn execute(

@@ -93,23 +93,34 @@ fn sqlx_fault(e: &sqlx::Error) -> Option<StorageFault> {
         }
         sqlx::Error::PoolTimedOut => Some(StorageFault::Timeout),
         sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => Some(StorageFault::Unreachable),
-        sqlx::Error::Database(d) => d.code().and_then(|c| code_fault(&c)),
+        sqlx::Error::Database(d) => {
+            let code = d.code()?;
+            if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                sqlstate_fault(&code)
+            } else {
+                sqlite_fault(&code)
+            }
+        }
         _ => None,
     }
 }
 
-/// SQLite result codes (numbers, extended or primary) and PostgreSQL SQLSTATEs.
-fn code_fault(code: &str) -> Option<StorageFault> {
-    if let Ok(n) = code.parse::<u32>() {
-        // SQLite: the primary code is the low byte of an extended one.
-        return match n & 0xff {
-            13 => Some(StorageFault::DiskFull),          // SQLITE_FULL
-            8 => Some(StorageFault::ReadOnly),           // SQLITE_READONLY
-            10 | 14 | 15 | 26 => Some(StorageFault::Io), // IOERR, CANTOPEN, PROTOCOL, NOTADB
-            5 | 6 => Some(StorageFault::Locked),         // BUSY, LOCKED
-            _ => None,
-        };
+/// A SQLite result code (a number, extended or primary).
+fn sqlite_fault(code: &str) -> Option<StorageFault> {
+    // The primary code is the low byte of an extended one.
+    match code.parse::<u32>().ok()? & 0xff {
+        13 => Some(StorageFault::DiskFull),          // SQLITE_FULL
+        8 => Some(StorageFault::ReadOnly),           // SQLITE_READONLY
+        10 | 14 | 15 | 26 => Some(StorageFault::Io), // IOERR, CANTOPEN, PROTOCOL, NOTADB
+        5 | 6 => Some(StorageFault::Locked),         // BUSY, LOCKED
+        _ => None,
     }
+}
+
+/// A PostgreSQL SQLSTATE.
+fn sqlstate_fault(code: &str) -> Option<StorageFault> {
     match code {
         "53100" => Some(StorageFault::DiskFull),
         "25006" => Some(StorageFault::ReadOnly),
@@ -128,27 +139,27 @@ mod tests {
 
     #[test]
     fn sqlite_and_postgres_codes_name_their_fault() {
-        assert_eq!(code_fault("13"), Some(StorageFault::DiskFull));
+        assert_eq!(sqlite_fault("13"), Some(StorageFault::DiskFull));
         assert_eq!(
-            code_fault("778"),
+            sqlite_fault("778"),
             Some(StorageFault::Io),
             "SQLITE_IOERR_WRITE"
         );
         assert_eq!(
-            code_fault("1032"),
+            sqlite_fault("1032"),
             Some(StorageFault::ReadOnly),
             "SQLITE_READONLY_DBMOVED"
         );
-        assert_eq!(code_fault("5"), Some(StorageFault::Locked));
+        assert_eq!(sqlite_fault("5"), Some(StorageFault::Locked));
         assert_eq!(
-            code_fault("2067"),
+            sqlite_fault("2067"),
             None,
             "a unique violation is the request's"
         );
-        assert_eq!(code_fault("53100"), Some(StorageFault::DiskFull));
-        assert_eq!(code_fault("57P01"), Some(StorageFault::Unreachable));
-        assert_eq!(code_fault("57014"), Some(StorageFault::Timeout));
-        assert_eq!(code_fault("23505"), None);
+        assert_eq!(sqlstate_fault("53100"), Some(StorageFault::DiskFull));
+        assert_eq!(sqlstate_fault("57P01"), Some(StorageFault::Unreachable));
+        assert_eq!(sqlstate_fault("57014"), Some(StorageFault::Timeout));
+        assert_eq!(sqlstate_fault("23505"), None);
     }
 
     #[test]

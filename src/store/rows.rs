@@ -2,7 +2,7 @@
 
 use crate::domain::desktop::{DesktopStatus, DesktopType, LoginStatus, TaskStatus};
 use crate::domain::job::{JobStatus, JobType, SubJobStatus};
-use crate::domain::machine::{Operation, Refusal, Settled};
+use crate::domain::machine::{Operation, Settled};
 
 /// An AK/SK pair; the secret is sealed (encrypted) at rest.
 #[derive(Debug, Clone)]
@@ -163,16 +163,8 @@ pub struct NewJob {
     pub now_ms: i64,
 }
 
-/// Why a desktop of a batch got no sub-job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchRefusal {
-    /// No such desktop.
-    NotFound,
-    /// The desktop belongs to another project.
-    OtherProject,
-    /// The state machine refused.
-    State(Refusal),
-}
+/// Why a desktop of a batch got no sub-job (decided by `domain::admission`).
+pub type BatchRefusal = crate::domain::admission::Rejection;
 
 /// One refused desktop.
 #[derive(Debug, Clone)]

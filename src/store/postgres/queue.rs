@@ -3,9 +3,10 @@
 //! recovery, and reading jobs back.
 
 use super::PostgresStore;
-use super::decode::{DESKTOP_COLS, JOB_COLS, SUB_JOB_COLS, desktop, job, parse, sub_job};
-use crate::store::{Claimed, Holder, JobRow, OrphanScope, StoreResult, SubJobFilter, SubJobRow};
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use crate::store::sql::decode::{DESKTOP_COLS, desktop_at, parse};
+use crate::store::sql::{Db as _, settle};
+use crate::store::{Claimed, Completion, Holder, OrphanScope, Queue, StoreResult};
+use sqlx::{PgConnection, Row};
 
 /// RUNNING sub-jobs that lost their worker: lease expired before `$1`, or
 /// (`$2`) held by an earlier incarnation of node `$3` (ours is `$4`), or (`$5`)
@@ -14,8 +15,9 @@ const ORPHAN: &str = "status = 'RUNNING' AND (lease_until < $1 \
      OR ($2 AND lease_owner = $3 AND lease_incarnation IS DISTINCT FROM $4) \
      OR ($5 AND lease_incarnation IS DISTINCT FROM $4))";
 
-impl PostgresStore {
-    pub(super) async fn claim_(
+#[async_trait::async_trait]
+impl Queue for PostgresStore {
+    async fn claim(
         &self,
         holder: &Holder,
         limit: i64,
@@ -62,7 +64,22 @@ impl PostgresStore {
         Ok(claimed)
     }
 
-    pub(super) async fn renew_leases_(
+    async fn complete(
+        &self,
+        holder: &Holder,
+        done: &[Completion],
+        now_ms: i64,
+    ) -> StoreResult<usize> {
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let n = settle::complete(&mut tx, &holder.incarnation, done, now_ms).await?;
+        Self::commit(tx).await?;
+        Ok(n)
+    }
+
+    async fn renew_leases(
         &self,
         holder: &Holder,
         ids: &[String],
@@ -85,7 +102,7 @@ impl PostgresStore {
         Ok(r.rows_affected())
     }
 
-    pub(super) async fn requeue_orphans_(
+    async fn requeue_orphans(
         &self,
         holder: &Holder,
         now_ms: i64,
@@ -136,7 +153,7 @@ impl PostgresStore {
         Ok((requeued, exhausted))
     }
 
-    pub(super) async fn next_lease_end_(&self, holder: &Holder) -> StoreResult<Option<i64>> {
+    async fn next_lease_end(&self, holder: &Holder) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT MIN(lease_until) FROM sub_jobs WHERE status = 'RUNNING' \
              AND lease_incarnation IS DISTINCT FROM $1",
@@ -146,72 +163,12 @@ impl PostgresStore {
         .await?)
     }
 
-    pub(super) async fn next_due_ms_(&self) -> StoreResult<Option<i64>> {
+    async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
         Ok(
             sqlx::query_scalar("SELECT MIN(run_after_ms) FROM sub_jobs WHERE status = 'WAITING'")
                 .fetch_one(&self.pool)
                 .await?,
         )
-    }
-
-    pub(super) async fn get_job_(
-        &self,
-        project_id: &str,
-        job_id: &str,
-    ) -> StoreResult<Option<JobRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {JOB_COLS} FROM jobs WHERE id = $1 AND project_id = $2"
-        ))
-        .bind(job_id)
-        .bind(project_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| job(&r)).transpose()
-    }
-
-    pub(super) async fn list_sub_jobs_(
-        &self,
-        f: &SubJobFilter,
-    ) -> StoreResult<(Vec<SubJobRow>, i64)> {
-        let mut count = QueryBuilder::<Postgres>::new(
-            "SELECT COUNT(*) FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE ",
-        );
-        push_sub_filter(&mut count, f);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut qb = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {SUB_JOB_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE "
-        ));
-        push_sub_filter(&mut qb, f);
-        qb.push(if f.newest_first {
-            " ORDER BY s.seq DESC"
-        } else {
-            " ORDER BY s.seq"
-        });
-        qb.push(" LIMIT ")
-            .push_bind(f.limit)
-            .push(" OFFSET ")
-            .push_bind(f.offset);
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        Ok((rows.iter().map(sub_job).collect::<StoreResult<_>>()?, total))
-    }
-}
-
-fn push_sub_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a SubJobFilter) {
-    qb.push("s.project_id = ").push_bind(&f.project_id);
-    if let Some(v) = &f.job_id {
-        qb.push(" AND s.job_id = ").push_bind(v);
-    }
-    if let Some(v) = &f.job_type {
-        qb.push(" AND s.job_type = ").push_bind(v);
-    }
-    if let Some(v) = &f.status {
-        qb.push(" AND s.status = ").push_bind(v);
-    }
-    if let Some(v) = &f.desktop_id {
-        qb.push(" AND s.desktop_id = ").push_bind(v);
-    }
-    if let Some(v) = &f.pool_id {
-        qb.push(" AND j.pool_id = ").push_bind(v);
     }
 }
 
@@ -244,7 +201,7 @@ async fn load_claimed(tx: &mut PgConnection, ids: &[String]) -> StoreResult<Vec<
                 params: r.try_get(6)?,
                 attempt: r.try_get(7)?,
                 desktop: if present.is_some() {
-                    Some(desktop(r, 8)?)
+                    Some(desktop_at(r, 8)?)
                 } else {
                     None
                 },

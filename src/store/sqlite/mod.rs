@@ -179,7 +179,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 #[async_trait::async_trait]
-impl super::Store for SqliteStore {
+impl super::Accounts for SqliteStore {
     async fn count_projects(&self) -> StoreResult<i64> {
         self.count_projects_().await
     }
@@ -201,6 +201,10 @@ impl super::Store for SqliteStore {
     async fn delete_credential(&self, access_key: &str) -> StoreResult<bool> {
         self.delete_credential_(access_key).await
     }
+}
+
+#[async_trait::async_trait]
+impl super::Users for SqliteStore {
     async fn insert_user(&self, u: &UserRow) -> StoreResult<()> {
         self.insert_user_(u).await
     }
@@ -220,6 +224,20 @@ impl super::Store for SqliteStore {
     async fn count_user_desktops(&self, project_id: &str, user_name: &str) -> StoreResult<i64> {
         self.count_user_desktops_(project_id, user_name).await
     }
+    async fn insert_notifications(&self, n: &[NotificationRow]) -> StoreResult<()> {
+        self.insert_notifications_(n).await
+    }
+    async fn list_notifications(
+        &self,
+        project_id: &str,
+        filter: &NotificationFilter,
+    ) -> StoreResult<(Vec<NotificationRow>, i64)> {
+        self.list_notifications_(project_id, filter).await
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Desktops for SqliteStore {
     async fn get_desktops(&self, ids: &[String]) -> StoreResult<Vec<DesktopRow>> {
         self.get_desktops_(ids).await
     }
@@ -249,6 +267,19 @@ impl super::Store for SqliteStore {
     ) -> StoreResult<bool> {
         self.set_login_status_(project_id, id, login, now_ms).await
     }
+    async fn placed_idle_desktops(&self) -> StoreResult<Vec<(String, String, DesktopStatus)>> {
+        self.placed_idle_desktops_().await
+    }
+    async fn reconcile_desktops(
+        &self,
+        changes: &[(String, DesktopStatus, DesktopStatus, LoginStatus)],
+    ) -> StoreResult<u64> {
+        self.reconcile_desktops_(changes).await
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Jobs for SqliteStore {
     async fn submit_create(
         &self,
         job: &NewJob,
@@ -276,6 +307,16 @@ impl super::Store for SqliteStore {
     ) -> StoreResult<RetryOutcome> {
         self.retry_job_(project_id, job_id, now_ms).await
     }
+    async fn get_job(&self, project_id: &str, job_id: &str) -> StoreResult<Option<JobRow>> {
+        self.get_job_(project_id, job_id).await
+    }
+    async fn list_sub_jobs(&self, filter: &SubJobFilter) -> StoreResult<(Vec<SubJobRow>, i64)> {
+        self.list_sub_jobs_(filter).await
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Queue for SqliteStore {
     async fn claim(
         &self,
         holder: &Holder,
@@ -319,22 +360,10 @@ impl super::Store for SqliteStore {
     async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
         self.next_due_ms_().await
     }
-    async fn get_job(&self, project_id: &str, job_id: &str) -> StoreResult<Option<JobRow>> {
-        self.get_job_(project_id, job_id).await
-    }
-    async fn list_sub_jobs(&self, filter: &SubJobFilter) -> StoreResult<(Vec<SubJobRow>, i64)> {
-        self.list_sub_jobs_(filter).await
-    }
-    async fn insert_notifications(&self, n: &[NotificationRow]) -> StoreResult<()> {
-        self.insert_notifications_(n).await
-    }
-    async fn list_notifications(
-        &self,
-        project_id: &str,
-        filter: &NotificationFilter,
-    ) -> StoreResult<(Vec<NotificationRow>, i64)> {
-        self.list_notifications_(project_id, filter).await
-    }
+}
+
+#[async_trait::async_trait]
+impl super::SimState for SqliteStore {
     async fn put_sim_fault(&self, f: &SimFault) -> StoreResult<()> {
         self.put_sim_fault_(f).await
     }
@@ -368,6 +397,10 @@ impl super::Store for SqliteStore {
     ) -> StoreResult<(Vec<SimApplied>, i64)> {
         self.list_sim_applied_(desktop_id, offset, limit).await
     }
+}
+
+#[async_trait::async_trait]
+impl super::Pools for SqliteStore {
     async fn create_pool(
         &self,
         pool: &PoolRow,
@@ -438,6 +471,10 @@ impl super::Store for SqliteStore {
     async fn autoscale_needs(&self) -> StoreResult<Vec<AutoscaleNeed>> {
         self.autoscale_needs_().await
     }
+}
+
+#[async_trait::async_trait]
+impl super::Tokens for SqliteStore {
     async fn put_api_user(&self, u: &ApiUserRow) -> StoreResult<()> {
         self.put_api_user_(u).await
     }
@@ -463,6 +500,10 @@ impl super::Store for SqliteStore {
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool> {
         self.revoke_token_(token_hash).await
     }
+}
+
+#[async_trait::async_trait]
+impl super::Nodes for SqliteStore {
     async fn upsert_node(&self, n: &NodeRow) -> StoreResult<()> {
         self.upsert_node_(n).await
     }
@@ -479,14 +520,5 @@ impl super::Store for SqliteStore {
     ) -> StoreResult<bool> {
         self.take_task_lease_(name, holder, now_ms, until_ms, at_start)
             .await
-    }
-    async fn placed_idle_desktops(&self) -> StoreResult<Vec<(String, String, DesktopStatus)>> {
-        self.placed_idle_desktops_().await
-    }
-    async fn reconcile_desktops(
-        &self,
-        changes: &[(String, DesktopStatus, DesktopStatus, LoginStatus)],
-    ) -> StoreResult<u64> {
-        self.reconcile_desktops_(changes).await
     }
 }

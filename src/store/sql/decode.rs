@@ -1,0 +1,288 @@
+//! Reading rows back into store types, once for both backends: the column
+//! lists every query selects, and their decoders. A value an enum does not know
+//! is a corrupt row, never a default.
+
+use super::Row;
+use crate::store::{
+    ApiUserRow, CredentialRow, DesktopRow, JobRow, NodeRow, NotificationRow, PoolMember, PoolRow,
+    SimApplied, SimFault, StoreError, StoreResult, SubJobRow, TokenRow, UserRow,
+};
+use std::str::FromStr;
+
+/// Columns of [`desktop`], prefixed with `d.`.
+pub const DESKTOP_COLS: &str = "d.id, d.project_id, d.computer_name, d.status, d.task_status, \
+    d.login_status, d.busy_sub_job, d.user_name, d.user_email, d.desktop_type, d.pool_id, \
+    d.product_id, d.image_id, d.image_type, d.availability_zone, d.ip_address, d.host, \
+    d.root_volume, d.data_volumes, d.tags, d.created_ms";
+
+/// Columns of [`sub_job`], prefixed with `s.` (plus `j.requested_by`).
+pub const SUB_JOB_COLS: &str = "s.id, s.job_id, s.project_id, s.job_type, s.desktop_id, \
+    s.desktop_name, s.user_name, s.product_id, s.ip_address, s.operation, s.status, s.attempt, \
+    s.progress, s.host, s.error_code, s.fail_reason, j.requested_by, s.created_ms, s.begin_ms, s.end_ms";
+
+/// Columns of [`job`].
+pub const JOB_COLS: &str = "id, project_id, job_type, status, params, requested_by, total, \
+    succeeded, failed, error_code, fail_reason, created_ms, begin_ms, end_ms";
+
+/// A pool with its desktop counts, for [`pool`].
+pub const POOL_SELECT: &str = "SELECT p.id, p.project_id, p.name, p.pool_type, p.description, \
+    p.product_id, p.image_id, p.image_type, p.availability_zone, p.root_volume, p.data_volumes, \
+    p.tags, p.disconnected_retention_period, p.enable_autoscale, p.autoscale_policy, p.created_ms, \
+    (SELECT COUNT(*) FROM desktops d WHERE d.pool_id = p.id), \
+    (SELECT COUNT(*) FROM desktops d WHERE d.pool_id = p.id AND d.user_name IS NOT NULL) FROM pools p";
+
+/// A user with the number of desktops assigned to them, for [`user`].
+pub const USER_SELECT: &str = "SELECT u.id, u.project_id, u.user_name, u.user_email, \
+    u.user_phone, u.description, u.created_ms, (SELECT COUNT(*) FROM desktops d \
+    WHERE d.project_id = u.project_id AND d.user_name = u.user_name) FROM users u";
+
+/// Columns of [`credential`].
+pub const CREDENTIAL_COLS: &str = "access_key, project_id, secret_sealed, description, created_ms";
+
+/// Columns of [`notification`].
+pub const NOTIFICATION_COLS: &str = "id, project_id, desktop_id, desktop_name, user_name, \
+    user_email, kind, message, job_id, created_ms";
+
+/// Columns of [`member`].
+pub const MEMBER_COLS: &str = "object_type, object_id, object_name, user_group, created_ms";
+
+/// Columns of [`token`].
+pub const TOKEN_COLS: &str = "token_hash, project_id, user_name, created_ms, expires_ms, revoked";
+
+/// Columns of [`api_user`].
+pub const API_USER_COLS: &str = "project_id, user_name, password_hash, created_ms";
+
+/// Columns of [`node`].
+pub const NODE_COLS: &str = "id, incarnation, address, started_ms, heartbeat_ms";
+
+/// Columns of [`sim_fault`].
+pub const SIM_FAULT_COLS: &str =
+    "desktop_id, fail_remaining, fail_ops, error_code, error_msg, ignore_soft";
+
+/// Columns of [`sim_applied`].
+pub const SIM_APPLIED_COLS: &str = "op_id, desktop_id, operation, node, at_ms";
+
+/// Parses a stored spelling; a value the type does not know is a corrupt row.
+pub fn parse<T: FromStr>(what: &str, s: &str) -> StoreResult<T> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{what}: {s:?}")))
+}
+
+fn parse_opt<T: FromStr>(what: &str, s: Option<String>) -> StoreResult<Option<T>> {
+    s.map(|s| parse(what, &s)).transpose()
+}
+
+/// A desktop from `DESKTOP_COLS` starting at column `at`.
+pub fn desktop_at(r: &dyn Row, at: usize) -> StoreResult<DesktopRow> {
+    Ok(DesktopRow {
+        id: r.text(at)?,
+        project_id: r.text(at + 1)?,
+        computer_name: r.text(at + 2)?,
+        status: parse("status", &r.text(at + 3)?)?,
+        task_status: parse_opt("task_status", r.opt_text(at + 4)?)?,
+        login_status: parse("login_status", &r.text(at + 5)?)?,
+        busy_sub_job: r.opt_text(at + 6)?,
+        user_name: r.opt_text(at + 7)?,
+        user_email: r.opt_text(at + 8)?,
+        desktop_type: parse("desktop_type", &r.text(at + 9)?)?,
+        pool_id: r.opt_text(at + 10)?,
+        product_id: r.text(at + 11)?,
+        image_id: r.text(at + 12)?,
+        image_type: r.text(at + 13)?,
+        availability_zone: r.text(at + 14)?,
+        ip_address: r.text(at + 15)?,
+        host: r.opt_text(at + 16)?,
+        root_volume: r.text(at + 17)?,
+        data_volumes: r.text(at + 18)?,
+        tags: r.text(at + 19)?,
+        created_ms: r.int(at + 20)?,
+    })
+}
+
+/// A desktop from `DESKTOP_COLS`.
+pub fn desktop(r: &dyn Row) -> StoreResult<DesktopRow> {
+    desktop_at(r, 0)
+}
+
+/// A sub-job from `SUB_JOB_COLS`.
+pub fn sub_job(r: &dyn Row) -> StoreResult<SubJobRow> {
+    Ok(SubJobRow {
+        id: r.text(0)?,
+        job_id: r.text(1)?,
+        project_id: r.text(2)?,
+        job_type: parse("job_type", &r.text(3)?)?,
+        desktop_id: r.text(4)?,
+        desktop_name: r.text(5)?,
+        user_name: r.opt_text(6)?,
+        product_id: r.opt_text(7)?,
+        ip_address: r.opt_text(8)?,
+        operation: parse("operation", &r.text(9)?)?,
+        status: parse("sub-job status", &r.text(10)?)?,
+        attempt: r.int(11)?,
+        progress: r.int(12)?,
+        host: r.opt_text(13)?,
+        error_code: r.opt_text(14)?,
+        fail_reason: r.opt_text(15)?,
+        requested_by: r.text(16)?,
+        created_ms: r.int(17)?,
+        begin_ms: r.opt_int(18)?,
+        end_ms: r.opt_int(19)?,
+    })
+}
+
+/// A job from `JOB_COLS`.
+pub fn job(r: &dyn Row) -> StoreResult<JobRow> {
+    Ok(JobRow {
+        id: r.text(0)?,
+        project_id: r.text(1)?,
+        job_type: parse("job_type", &r.text(2)?)?,
+        status: parse("job status", &r.text(3)?)?,
+        params: r.text(4)?,
+        requested_by: r.text(5)?,
+        total: r.int(6)?,
+        succeeded: r.int(7)?,
+        failed: r.int(8)?,
+        error_code: r.opt_text(9)?,
+        fail_reason: r.opt_text(10)?,
+        created_ms: r.int(11)?,
+        begin_ms: r.opt_int(12)?,
+        end_ms: r.opt_int(13)?,
+    })
+}
+
+/// A pool from `POOL_SELECT`.
+pub fn pool(r: &dyn Row) -> StoreResult<PoolRow> {
+    Ok(PoolRow {
+        id: r.text(0)?,
+        project_id: r.text(1)?,
+        name: r.text(2)?,
+        pool_type: r.text(3)?,
+        description: r.text(4)?,
+        product_id: r.text(5)?,
+        image_id: r.text(6)?,
+        image_type: r.text(7)?,
+        availability_zone: r.text(8)?,
+        root_volume: r.text(9)?,
+        data_volumes: r.text(10)?,
+        tags: r.text(11)?,
+        disconnected_retention_period: r.int(12)?,
+        enable_autoscale: r.boolean(13)?,
+        autoscale_policy: r.opt_text(14)?,
+        created_ms: r.int(15)?,
+        desktop_count: r.int(16)?,
+        desktop_used: r.int(17)?,
+    })
+}
+
+/// A pool member from `MEMBER_COLS`.
+pub fn member(r: &dyn Row) -> StoreResult<PoolMember> {
+    Ok(PoolMember {
+        object_type: r.text(0)?,
+        object_id: r.text(1)?,
+        object_name: r.text(2)?,
+        user_group: r.opt_text(3)?,
+        created_ms: r.int(4)?,
+    })
+}
+
+/// A user from `USER_SELECT`.
+pub fn user(r: &dyn Row) -> StoreResult<UserRow> {
+    Ok(UserRow {
+        id: r.text(0)?,
+        project_id: r.text(1)?,
+        user_name: r.text(2)?,
+        user_email: r.opt_text(3)?,
+        user_phone: r.opt_text(4)?,
+        description: r.text(5)?,
+        created_ms: r.int(6)?,
+        total_desktops: r.int(7)?,
+    })
+}
+
+/// A credential from `CREDENTIAL_COLS`.
+pub fn credential(r: &dyn Row) -> StoreResult<CredentialRow> {
+    Ok(CredentialRow {
+        access_key: r.text(0)?,
+        project_id: r.text(1)?,
+        secret_sealed: r.blob(2)?,
+        description: r.text(3)?,
+        created_ms: r.int(4)?,
+    })
+}
+
+/// A notification from `NOTIFICATION_COLS`.
+pub fn notification(r: &dyn Row) -> StoreResult<NotificationRow> {
+    Ok(NotificationRow {
+        id: r.text(0)?,
+        project_id: r.text(1)?,
+        desktop_id: r.text(2)?,
+        desktop_name: r.text(3)?,
+        user_name: r.opt_text(4)?,
+        user_email: r.opt_text(5)?,
+        kind: r.text(6)?,
+        message: r.text(7)?,
+        job_id: r.opt_text(8)?,
+        created_ms: r.int(9)?,
+    })
+}
+
+/// A token from `TOKEN_COLS`.
+pub fn token(r: &dyn Row) -> StoreResult<TokenRow> {
+    Ok(TokenRow {
+        token_hash: r.text(0)?,
+        project_id: r.text(1)?,
+        user_name: r.text(2)?,
+        created_ms: r.int(3)?,
+        expires_ms: r.int(4)?,
+        revoked: r.boolean(5)?,
+    })
+}
+
+/// An API user from `API_USER_COLS`.
+pub fn api_user(r: &dyn Row) -> StoreResult<ApiUserRow> {
+    Ok(ApiUserRow {
+        project_id: r.text(0)?,
+        user_name: r.text(1)?,
+        password_hash: r.text(2)?,
+        created_ms: r.int(3)?,
+    })
+}
+
+/// A node from `NODE_COLS`.
+pub fn node(r: &dyn Row) -> StoreResult<NodeRow> {
+    Ok(NodeRow {
+        id: r.text(0)?,
+        incarnation: r.text(1)?,
+        address: r.text(2)?,
+        started_ms: r.int(3)?,
+        heartbeat_ms: r.int(4)?,
+    })
+}
+
+/// A simulator fault from `SIM_FAULT_COLS`.
+pub fn sim_fault(r: &dyn Row) -> StoreResult<SimFault> {
+    Ok(SimFault {
+        desktop_id: r.text(0)?,
+        fail_remaining: r.int(1)?,
+        fail_ops: r.opt_text(2)?,
+        error_code: r.opt_text(3)?,
+        error_msg: r.opt_text(4)?,
+        ignore_soft: r.boolean(5)?,
+    })
+}
+
+/// What the simulator carried out, from `SIM_APPLIED_COLS`.
+pub fn sim_applied(r: &dyn Row) -> StoreResult<SimApplied> {
+    Ok(SimApplied {
+        op_id: r.text(0)?,
+        desktop_id: r.text(1)?,
+        operation: r.text(2)?,
+        node: r.text(3)?,
+        at_ms: r.int(4)?,
+    })
+}
+
+/// The text in the first column.
+pub fn text(r: &dyn Row) -> StoreResult<String> {
+    r.text(0)
+}
