@@ -79,6 +79,10 @@ impl StoreError {
     pub fn fault(&self) -> Option<StorageFault> {
         match self {
             StoreError::Database(e) => sqlx_fault(e),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                sqlite_fault(&e.extended_code.to_string())
+            }
+            StoreError::Sqlite(_) => None,
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => sqlx_fault(e),
             StoreError::Unavailable(f) => Some(*f),
             StoreError::Conflict(_) | StoreError::Corrupt(_) | StoreError::Migrate(_) => None,

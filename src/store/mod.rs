@@ -25,6 +25,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -40,7 +43,14 @@ impl StoreError {
     /// Whether a uniqueness rule refused the write (a name taken).
     #[must_use]
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, StoreError::Database(sqlx::Error::Database(d)) if d.is_unique_violation())
+        match self {
+            StoreError::Database(sqlx::Error::Database(d)) => d.is_unique_violation(),
+            // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.extended_code, 2067 | 1555)
+            }
+            _ => false,
+        }
     }
 
     /// `Conflict(what)` for a uniqueness violation, this error otherwise.
@@ -67,28 +77,6 @@ pub enum OrphanScope {
     /// node shares).
     AllOthers,
 }
-
-/// Take `$1` for `($2, $3)` until `$4` if it is free, expired (before `$5`),
-/// already ours, or (`$6`, at start) held by an earlier process of our node;
-/// returns a row when held.
-pub(crate) const TAKE_TASK_LEASE: &str = "INSERT INTO task_leases (name, node, incarnation, until_ms) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (name) DO UPDATE SET node = excluded.node, incarnation = excluded.incarnation, \
-     until_ms = excluded.until_ms \
-     WHERE task_leases.until_ms < $5 OR task_leases.incarnation = excluded.incarnation \
-     OR ($6 AND task_leases.node = excluded.node) \
-     RETURNING incarnation";
-
-/// `sim_applied`: whether `$1` was carried out (written once for both dialects).
-pub(crate) const SIM_APPLIED: &str = "SELECT COUNT(*) FROM sim_applied WHERE op_id = $1";
-/// `record_sim_applied`.
-pub(crate) const RECORD_SIM_APPLIED: &str = "INSERT INTO sim_applied (op_id, desktop_id, operation, node, at_ms) \
-     VALUES ($1, $2, $3, $4, $5)";
-/// `list_sim_applied`: the total, then a page.
-pub(crate) const COUNT_SIM_APPLIED: &str =
-    "SELECT COUNT(*) FROM sim_applied WHERE ($1 IS NULL OR desktop_id = $1)";
-/// `list_sim_applied`: a page.
-pub(crate) const LIST_SIM_APPLIED: &str = "SELECT op_id, desktop_id, operation, node, at_ms FROM sim_applied \
-     WHERE ($1 IS NULL OR desktop_id = $1) ORDER BY seq LIMIT $2 OFFSET $3";
 
 /// How a store is opened.
 #[derive(Debug, Clone)]
