@@ -14,6 +14,8 @@ mod desktops;
 mod harness;
 mod leases;
 mod misc;
+mod pool_members;
+mod pools;
 mod retry;
 mod work;
 
@@ -69,4 +71,8 @@ conformance!(
     misc::notifications,
     misc::sim_faults,
     misc::sim_applied,
+    pools::create_and_read,
+    pools::list_and_update,
+    pools::delete_only_empty,
+    pool_members::members,
 );

@@ -4,7 +4,7 @@
 use super::decode::{DESKTOP_COLS, desktop};
 use super::misc::escape_like;
 use super::settle::{JobCounts, settle_jobs};
-use super::submit::{NewSub, insert_job, insert_subs, lock_desktops, mark_busy};
+use super::submit::{NewSub, insert_job, insert_subs, lock_desktops, mark_busy, write_create};
 use super::{PostgresStore, is_unique_violation};
 use crate::domain::machine::{Operation, Snapshot};
 use crate::store::{
@@ -112,8 +112,10 @@ impl PostgresStore {
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict(p.name.clone()) } else { e.into() })?;
         insert_members(&mut tx, &p.id, members).await?;
+        // Its desktops are an ordinary create job, written with the pool: no pool without them.
+        write_create(&mut tx, job, desktops, &[]).await?;
         tx.commit().await?;
-        self.submit_create_(job, desktops, &[]).await
+        Ok(())
     }
 
     pub(super) async fn get_pool_(
@@ -153,8 +155,9 @@ impl PostgresStore {
             .bind(&f.pool_type)
             .fetch_one(&self.pool)
             .await?;
+        // COLLATE "C": byte order, as SQLite sorts, whatever the database locale.
         let rows = sqlx::query(&format!(
-            "{POOL_SELECT} {WHERE} ORDER BY p.created_ms, p.name LIMIT $4 OFFSET $5"
+            "{POOL_SELECT} {WHERE} ORDER BY p.created_ms, p.name COLLATE \"C\" LIMIT $4 OFFSET $5"
         ))
         .bind(project_id)
         .bind(&like)
@@ -271,7 +274,7 @@ impl PostgresStore {
             .await?;
         let rows = sqlx::query(
             "SELECT object_type, object_id, object_name, user_group, created_ms FROM pool_members WHERE pool_id = $1 \
-             ORDER BY created_ms, object_name LIMIT $2 OFFSET $3",
+             ORDER BY created_ms, object_name COLLATE \"C\" LIMIT $2 OFFSET $3",
         )
         .bind(pool_id)
         .bind(limit)

@@ -41,16 +41,7 @@ impl PostgresStore {
         users: &[UserRow],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        if !users.is_empty() {
-            insert_missing_users(&mut tx, users).await?;
-        }
-        insert_job(&mut tx, job, desktops.len()).await?;
-        let subs: Vec<NewSub<'_>> = desktops
-            .iter()
-            .map(|d| NewSub::new(&d.row, Operation::Create))
-            .collect();
-        insert_desktops(&mut tx, &subs).await?;
-        insert_subs(&mut tx, job, &subs).await?;
+        write_create(&mut tx, job, desktops, users).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -124,6 +115,26 @@ fn hidden(id: &str, reason: BatchRefusal) -> Refused {
         status: None,
         reason,
     }
+}
+
+/// The writes of `submit_create` inside the caller's transaction (a pool is
+/// created with its desktops, all or nothing).
+pub(super) async fn write_create(
+    tx: &mut PgConnection,
+    job: &NewJob,
+    desktops: &[NewDesktop],
+    users: &[UserRow],
+) -> StoreResult<()> {
+    if !users.is_empty() {
+        insert_missing_users(tx, users).await?;
+    }
+    insert_job(tx, job, desktops.len()).await?;
+    let subs: Vec<NewSub<'_>> = desktops
+        .iter()
+        .map(|d| NewSub::new(&d.row, Operation::Create))
+        .collect();
+    insert_desktops(tx, &subs).await?;
+    insert_subs(tx, job, &subs).await
 }
 
 /// The desktops with these ids, locked until the transaction ends. Locks are

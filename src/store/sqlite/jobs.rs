@@ -28,6 +28,19 @@ impl SqliteStore {
         users: &[UserRow],
     ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
+        Self::write_create(&mut tx, job, desktops, users).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The writes of `submit_create` inside the caller's transaction (a pool
+    /// is created with its desktops, all or nothing).
+    pub(super) async fn write_create(
+        tx: &mut SqliteConnection,
+        job: &NewJob,
+        desktops: &[NewDesktop],
+        users: &[UserRow],
+    ) -> StoreResult<()> {
         for chunk in users.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO users (id, project_id, user_name, user_email, user_phone, description, created_ms) ",
@@ -44,8 +57,8 @@ impl SqliteStore {
             qb.push(" ON CONFLICT (project_id, user_name) DO NOTHING");
             qb.build().execute(&mut *tx).await?;
         }
-        let first = reserve_seq(&mut tx, desktops.len()).await?;
-        insert_job(&mut tx, job, desktops.len()).await?;
+        let first = reserve_seq(tx, desktops.len()).await?;
+        insert_job(tx, job, desktops.len()).await?;
         let subs: Vec<NewSub<'_>> = desktops
             .iter()
             .map(|d| NewSub {
@@ -89,9 +102,8 @@ impl SqliteStore {
                 i += 1;
             });
             qb.build().execute(&mut *tx).await?;
-            insert_subs(&mut tx, job, chunk, base).await?;
+            insert_subs(tx, job, chunk, base).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

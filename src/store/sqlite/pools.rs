@@ -86,9 +86,10 @@ impl SqliteStore {
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict(p.name.clone()) } else { e.into() })?;
         insert_members(&mut tx, &p.id, members).await?;
+        // The desktops are an ordinary create job, written with the pool: no pool without them.
+        Self::write_create(&mut tx, job, desktops, &[] as &[UserRow]).await?;
         tx.commit().await?;
-        // The desktops are an ordinary create job (the pool row is visible at once, as in Huawei's API).
-        self.submit_create_(job, desktops, &[] as &[UserRow]).await
+        Ok(())
     }
 
     pub(super) async fn get_pool_(
