@@ -14,7 +14,9 @@ mod desktops;
 mod harness;
 mod leases;
 mod misc;
+mod pool_action;
 mod pool_members;
+mod pool_sessions;
 mod pools;
 mod retry;
 mod work;
@@ -75,4 +77,10 @@ conformance!(
     pools::list_and_update,
     pools::delete_only_empty,
     pool_members::members,
+    pool_action::applies_or_fails_each_desktop,
+    pool_action::nothing_applies_or_nothing_there,
+    pool_sessions::bind_own_else_oldest_free,
+    pool_sessions::one_free_desktop_two_users_at_once,
+    pool_sessions::unbind_after_retention,
+    pool_sessions::autoscale_needs,
 );
