@@ -18,7 +18,9 @@ mod pool_action;
 mod pool_members;
 mod pool_sessions;
 mod pools;
+mod reconcile;
 mod retry;
+mod tokens;
 mod work;
 
 use deskplane::store::Store;
@@ -83,4 +85,7 @@ conformance!(
     pool_sessions::one_free_desktop_two_users_at_once,
     pool_sessions::unbind_after_retention,
     pool_sessions::autoscale_needs,
+    tokens::api_users,
+    tokens::issue_and_revoke,
+    reconcile::placed_idle_and_guarded,
 );

@@ -54,7 +54,7 @@ impl PostgresStore {
     ) -> StoreResult<Vec<ApiUserRow>> {
         let rows = sqlx::query(
             "SELECT project_id, user_name, password_hash, created_ms FROM api_users \
-             WHERE ($1::text IS NULL OR project_id = $1) ORDER BY project_id, user_name",
+             WHERE ($1::text IS NULL OR project_id = $1) ORDER BY project_id COLLATE \"C\", user_name COLLATE \"C\"",
         )
         .bind(project_id)
         .fetch_all(&self.pool)
@@ -144,7 +144,7 @@ impl PostgresStore {
 
     pub(super) async fn list_nodes_(&self) -> StoreResult<Vec<NodeRow>> {
         let rows = sqlx::query(
-            "SELECT id, incarnation, address, started_ms, heartbeat_ms FROM nodes ORDER BY heartbeat_ms DESC, id",
+            "SELECT id, incarnation, address, started_ms, heartbeat_ms FROM nodes ORDER BY heartbeat_ms DESC, id COLLATE \"C\"",
         )
         .fetch_all(&self.pool)
         .await?;
