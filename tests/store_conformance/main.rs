@@ -18,6 +18,7 @@ mod pool_action;
 mod pool_members;
 mod pool_sessions;
 mod pools;
+mod reads;
 mod reconcile;
 mod retry;
 mod tokens;
@@ -88,4 +89,12 @@ conformance!(
     tokens::api_users,
     tokens::issue_and_revoke,
     reconcile::placed_idle_and_guarded,
+    reads::sub_job_order_and_paging,
+    reads::sub_job_filters,
+    reads::notification_filters,
+    reads::exact_names,
+    reads::many_ids,
+    reads::deletes_stay_in_their_project,
+    reads::nodes_tie_in_byte_order,
+    reads::substring_filters_fold_ascii_only,
 );

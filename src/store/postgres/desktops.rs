@@ -100,8 +100,9 @@ impl PostgresStore {
     }
 }
 
-/// The WHERE clause of a desktop listing. Substring filters use ILIKE because
-/// SQLite's LIKE, the reference behaviour, ignores ASCII case.
+/// The WHERE clause of a desktop listing. Substring filters use ILIKE under
+/// COLLATE "C" because SQLite's LIKE, the reference behaviour, ignores ASCII
+/// case only (`É` is not `é`).
 fn push_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, project_id: &'a str, f: &'a DesktopFilter) {
     qb.push("d.project_id = ").push_bind(project_id);
     if !f.user_names.is_empty() {
@@ -118,12 +119,12 @@ fn push_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, project_id: &'a str, f: 
         qb.push(" AND d.status = ").push_bind(s);
     }
     if let Some(u) = &f.user_name {
-        qb.push(" AND d.user_name ILIKE ")
+        qb.push(" AND d.user_name COLLATE \"C\" ILIKE ")
             .push_bind(format!("%{}%", escape_like(u)))
             .push(" ESCAPE '\\'");
     }
     if let Some(n) = &f.computer_name {
-        qb.push(" AND d.computer_name ILIKE ")
+        qb.push(" AND d.computer_name COLLATE \"C\" ILIKE ")
             .push_bind(format!("%{}%", escape_like(n)))
             .push(" ESCAPE '\\'");
     }

@@ -143,21 +143,21 @@ impl PostgresStore {
         project_id: &str,
         f: &UserFilter,
     ) -> StoreResult<(Vec<UserRow>, i64)> {
-        // ILIKE: SQLite's LIKE, the reference behaviour, ignores ASCII case.
+        // ILIKE under COLLATE "C": SQLite's LIKE, the reference behaviour, ignores ASCII case only.
         let like = f
             .user_name
             .as_ref()
             .map(|n| format!("%{}%", escape_like(n)));
         let total: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM users u WHERE u.project_id = $1 \
-             AND ($2::text IS NULL OR u.user_name ILIKE $2 ESCAPE '\\')",
+             AND ($2::text IS NULL OR u.user_name COLLATE \"C\" ILIKE $2 ESCAPE '\\')",
         )
         .bind(project_id)
         .bind(&like)
         .fetch_one(&self.pool)
         .await?;
         let rows = sqlx::query(&format!(
-            "{USER_SELECT} WHERE u.project_id = $1 AND ($2::text IS NULL OR u.user_name ILIKE $2 ESCAPE '\\') \
+            "{USER_SELECT} WHERE u.project_id = $1 AND ($2::text IS NULL OR u.user_name COLLATE \"C\" ILIKE $2 ESCAPE '\\') \
              ORDER BY u.created_ms, u.user_name COLLATE \"C\" LIMIT $3 OFFSET $4"
         ))
         .bind(project_id)
@@ -232,7 +232,8 @@ impl PostgresStore {
         let like = |v: &Option<String>| v.as_ref().map(|v| format!("%{}%", escape_like(v)));
         let (name, user) = (like(&f.desktop_name), like(&f.user_name));
         const WHERE: &str = "WHERE project_id = $1 AND ($2::text IS NULL OR desktop_id = $2) \
-             AND ($3::text IS NULL OR desktop_name ILIKE $3) AND ($4::text IS NULL OR user_name ILIKE $4) \
+             AND ($3::text IS NULL OR desktop_name COLLATE \"C\" ILIKE $3) \
+             AND ($4::text IS NULL OR user_name COLLATE \"C\" ILIKE $4) \
              AND ($5::text IS NULL OR kind = $5)";
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM notifications {WHERE}"))
             .bind(project_id)

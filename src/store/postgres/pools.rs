@@ -148,7 +148,7 @@ impl PostgresStore {
         f: &PoolFilter,
     ) -> StoreResult<(Vec<PoolRow>, i64)> {
         let like = f.name.as_ref().map(|n| format!("%{}%", escape_like(n)));
-        const WHERE: &str = "WHERE p.project_id = $1 AND ($2::text IS NULL OR p.name ILIKE $2) AND ($3::text IS NULL OR p.pool_type = $3)";
+        const WHERE: &str = "WHERE p.project_id = $1 AND ($2::text IS NULL OR p.name COLLATE \"C\" ILIKE $2) AND ($3::text IS NULL OR p.pool_type = $3)";
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM pools p {WHERE}"))
             .bind(project_id)
             .bind(&like)

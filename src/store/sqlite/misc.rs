@@ -308,11 +308,11 @@ impl SqliteStore {
         desktop_id: &str,
         op: &str,
     ) -> StoreResult<Option<(String, String)>> {
-        // One statement: decrement only when armed for this operation.
+        // One statement: decrement only when armed for this operation (its exact name).
         let row = sqlx::query(
             "UPDATE sim_faults SET fail_remaining = fail_remaining - 1 \
              WHERE desktop_id = ?1 AND fail_remaining > 0 \
-               AND (fail_ops IS NULL OR ',' || fail_ops || ',' LIKE '%,' || ?2 || ',%') \
+               AND (fail_ops IS NULL OR instr(',' || fail_ops || ',', ',' || ?2 || ',') > 0) \
              RETURNING error_code, error_msg",
         )
         .bind(desktop_id)
