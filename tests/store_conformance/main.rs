@@ -1,7 +1,8 @@
 //! One store suite, run against both backends: every case below runs on a
 //! temporary SQLite file and on a fresh database of the local PostgreSQL, and
 //! must see the same outcomes. PostgreSQL-only cases (several nodes on one
-//! database) and the store benchmark follow.
+//! database) and the store benchmark follow; `coverage` checks that every
+//! store operation is called by some case.
 //!
 //! `cargo test --test store_conformance`; the benchmark:
 //! `cargo test --test store_conformance bench -- --ignored --nocapture`.
@@ -10,6 +11,7 @@ mod accounts;
 mod batch;
 mod bench;
 mod concurrency;
+mod coverage;
 mod desktops;
 mod harness;
 mod leases;
