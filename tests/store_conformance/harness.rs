@@ -4,7 +4,8 @@
 //! server (`DESKPLANE_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`):
 //! each test gets a fresh database with a random name, dropped when the test
 //! ends (also when it panics). When the server is unreachable the PostgreSQL
-//! tests print a loud SKIP line and return.
+//! tests print a loud SKIP line and return. The database sorts text by an
+//! English collation where the server has ICU, so byte order must be asked for.
 
 use deskplane::domain::desktop::{DesktopStatus, DesktopType, LoginStatus};
 use deskplane::domain::ids::{DesktopId, JobId, ProjectId};
@@ -114,10 +115,18 @@ pub async fn postgres() -> Option<PgDb> {
         }
     };
     let name = format!("deskplane_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
+    // A language collation, as production databases usually have: text sorts
+    // there unlike SQLite's byte order, so an ORDER BY missing `COLLATE "C"`
+    // shows. Servers without ICU (before 15) get the default locale.
+    let icu = format!(
+        "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+    );
+    if sqlx::query(&icu).execute(&mut admin).await.is_err() {
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+    }
     let base = admin_url
         .rsplit_once('/')
         .map_or(admin_url.as_str(), |(b, _)| b);

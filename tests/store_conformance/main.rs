@@ -1,7 +1,8 @@
 //! One store suite, run against both backends: every case below runs on a
 //! temporary SQLite file and on a fresh database of the local PostgreSQL, and
 //! must see the same outcomes. PostgreSQL-only cases (several nodes on one
-//! database) and the store benchmark follow.
+//! database) and the store benchmark follow; `coverage` checks that every
+//! store operation is called by some case.
 //!
 //! `cargo test --test store_conformance`; the benchmark:
 //! `cargo test --test store_conformance bench -- --ignored --nocapture`.
@@ -10,11 +11,19 @@ mod accounts;
 mod batch;
 mod bench;
 mod concurrency;
+mod coverage;
 mod desktops;
 mod harness;
 mod leases;
 mod misc;
+mod pool_action;
+mod pool_members;
+mod pool_sessions;
+mod pools;
+mod reads;
+mod reconcile;
 mod retry;
+mod tokens;
 mod work;
 
 use deskplane::store::Store;
@@ -69,4 +78,25 @@ conformance!(
     misc::notifications,
     misc::sim_faults,
     misc::sim_applied,
+    pools::create_and_read,
+    pools::list_and_update,
+    pools::delete_only_empty,
+    pool_members::members,
+    pool_action::applies_or_fails_each_desktop,
+    pool_action::nothing_applies_or_nothing_there,
+    pool_sessions::bind_own_else_oldest_free,
+    pool_sessions::one_free_desktop_two_users_at_once,
+    pool_sessions::unbind_after_retention,
+    pool_sessions::autoscale_needs,
+    tokens::api_users,
+    tokens::issue_and_revoke,
+    reconcile::placed_idle_and_guarded,
+    reads::sub_job_order_and_paging,
+    reads::sub_job_filters,
+    reads::notification_filters,
+    reads::exact_names,
+    reads::many_ids,
+    reads::deletes_stay_in_their_project,
+    reads::nodes_tie_in_byte_order,
+    reads::substring_filters_fold_ascii_only,
 );

@@ -117,6 +117,13 @@ pub async fn sim_faults(store: &dyn Store) {
         None,
         "whole names only"
     );
+    for near in ["REBOOT", "os_stop", "%"] {
+        assert_eq!(
+            store.take_sim_failure("d1", near).await.unwrap(),
+            None,
+            "exact names only: {near}"
+        );
+    }
     let boom = Some(("WKS.X".to_owned(), "boom".to_owned()));
     assert_eq!(store.take_sim_failure("d1", "reboot").await.unwrap(), boom);
     let left = store.get_sim_fault("d1").await.unwrap().expect("fault");
