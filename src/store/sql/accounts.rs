@@ -42,7 +42,8 @@ impl<D: Db> Accounts for D {
     async fn list_credentials(&self, project_id: Option<&str>) -> StoreResult<Vec<CredentialRow>> {
         let sql = format!(
             "SELECT {CREDENTIAL_COLS} FROM credentials WHERE ($1 IS NULL OR project_id = $1) \
-             ORDER BY created_ms, access_key"
+             ORDER BY created_ms, {}",
+            D::DIALECT.collated("access_key")
         );
         self.reader()
             .fetch(q!(&sql; project_id), decode::credential)
@@ -81,7 +82,9 @@ impl<D: Db> Tokens for D {
     async fn list_api_users(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiUserRow>> {
         let sql = format!(
             "SELECT {API_USER_COLS} FROM api_users WHERE ($1 IS NULL OR project_id = $1) \
-             ORDER BY project_id, user_name"
+             ORDER BY {}, {}",
+            D::DIALECT.collated("project_id"),
+            D::DIALECT.collated("user_name")
         );
         self.reader()
             .fetch(q!(&sql; project_id), decode::api_user)

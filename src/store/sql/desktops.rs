@@ -2,7 +2,6 @@
 
 use super::bulk::Bulk as _;
 use super::decode::{self, DESKTOP_COLS};
-use super::users::collated;
 use super::{Db, Dialect, Exec, Sql, q};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::store::{DesktopFilter, DesktopRow, Desktops, StoreResult};
@@ -99,7 +98,7 @@ impl<D: Db> Desktops for D {
         let dir = if f.sort_desc { "DESC" } else { "ASC" };
         match f.sort_field.as_deref() {
             Some("computer_name") => {
-                let name = collated(D::DIALECT, "d.computer_name");
+                let name = D::DIALECT.collated("d.computer_name");
                 page.push(&format!(" ORDER BY {name} {dir}, d.seq {dir}"))
             }
             _ => page.push(&format!(" ORDER BY d.seq {dir}")),

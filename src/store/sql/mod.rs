@@ -32,6 +32,24 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// `col` ordered by bytes, as SQLite orders text, whatever PostgreSQL's locale.
+    #[must_use]
+    pub fn collated(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => col.to_owned(),
+            Dialect::Postgres => format!("{col} COLLATE \"C\""),
+        }
+    }
+
+    /// Whether `needle` occurs in `haystack` (two SQL expressions), exactly.
+    #[must_use]
+    pub fn contains_exactly(self, haystack: &str, needle: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("instr({haystack}, {needle}) > 0"),
+            Dialect::Postgres => format!("strpos({haystack}, {needle}) > 0"),
+        }
+    }
+
     /// The suffix that locks the rows a SELECT reads until the transaction ends
     /// (SQLite's one writer already excludes every other writer).
     #[must_use]
@@ -212,13 +230,14 @@ impl<'a> Sql<'a> {
     }
 
     /// Appends ` AND col` matching `needle` as a substring, ASCII case ignored
-    /// (SQLite's LIKE; ILIKE on PostgreSQL).
+    /// (SQLite's LIKE; on PostgreSQL ILIKE in the "C" collation, which folds
+    /// ASCII letters only, as SQLite does).
     pub fn and_contains(&mut self, col: &str, needle: &str) -> &mut Self {
-        let op = match self.dialect {
-            Dialect::Sqlite => "LIKE",
-            Dialect::Postgres => "ILIKE",
+        let test = match self.dialect {
+            Dialect::Sqlite => format!("{col} LIKE"),
+            Dialect::Postgres => format!("{col} COLLATE \"C\" ILIKE"),
         };
-        self.push(&format!(" AND {col} {op} "));
+        self.push(&format!(" AND {test} "));
         self.bind(format!("%{}%", escape_like(needle)));
         self.push(" ESCAPE '\\'")
     }

@@ -16,7 +16,10 @@ impl<D: Db> Nodes for D {
     }
 
     async fn list_nodes(&self) -> StoreResult<Vec<NodeRow>> {
-        let sql = format!("SELECT {NODE_COLS} FROM nodes ORDER BY heartbeat_ms DESC, id");
+        let sql = format!(
+            "SELECT {NODE_COLS} FROM nodes ORDER BY heartbeat_ms DESC, {}",
+            D::DIALECT.collated("id")
+        );
         self.reader().fetch(q!(&sql), decode::node).await
     }
 

@@ -5,7 +5,6 @@ use super::bulk::{Bulk, NewSub, RefusedSub};
 use super::decode::{self, DESKTOP_COLS, MEMBER_COLS, POOL_SELECT};
 use super::jobs::{candidate, insert_job};
 use super::settle::{self, JobCounts};
-use super::users::collated;
 use super::{Db, Dialect, Exec, q};
 use crate::domain::admission;
 use crate::domain::machine::Operation;
@@ -115,7 +114,7 @@ impl<D: Db> Pools for D {
             .await?;
         let mut page = filter(POOL_SELECT);
         page.push(" ORDER BY p.created_ms, ")
-            .push(&collated(D::DIALECT, "p.name"))
+            .push(&D::DIALECT.collated("p.name"))
             .page(f.limit, f.offset);
         let rows = self.reader().fetch(page.query(), decode::pool).await?;
         Ok((rows, total))
@@ -195,7 +194,7 @@ impl<D: Db> Pools for D {
         let sql = format!(
             "SELECT {MEMBER_COLS} FROM pool_members WHERE pool_id = $1 \
              ORDER BY created_ms, {} LIMIT $2 OFFSET $3",
-            collated(D::DIALECT, "object_name")
+            D::DIALECT.collated("object_name")
         );
         let rows = self
             .reader()
@@ -272,14 +271,14 @@ impl<D: Db> Pools for D {
         };
         let Some(id) = target else { return Ok(None) };
         // Only an idle ACTIVE desktop that is free or already theirs.
-        let bind = format!(
-            "UPDATE desktops AS d SET user_name = $1, login_status = 'CONNECTED', disconnected_ms = NULL \
-             WHERE d.id = $2 AND d.status = 'ACTIVE' AND d.busy_sub_job IS NULL \
-             AND (d.user_name IS NULL OR d.user_name = $1) RETURNING {DESKTOP_COLS}"
-        );
-        let row = tx
-            .fetch_optional(q!(&bind; user_name, &id), decode::desktop)
-            .await?;
+        let bind = "UPDATE desktops SET user_name = $1, login_status = 'CONNECTED', \
+                    disconnected_ms = NULL WHERE id = $2 AND status = 'ACTIVE' \
+                    AND busy_sub_job IS NULL AND (user_name IS NULL OR user_name = $1)";
+        if tx.execute(q!(bind; user_name, &id)).await? == 0 {
+            return Ok(None);
+        }
+        let read = format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id = $1");
+        let row = tx.fetch_optional(q!(&read; &id), decode::desktop).await?;
         D::commit(tx).await?;
         Ok(row)
     }

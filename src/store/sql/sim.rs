@@ -36,13 +36,15 @@ impl<D: Db> SimState for D {
     ) -> StoreResult<Option<(String, String)>> {
         // One statement: the row's write lock makes check-and-decrement atomic
         // across nodes (a concurrent taker re-checks `fail_remaining > 0`).
-        let sql = "UPDATE sim_faults SET fail_remaining = fail_remaining - 1 \
-                   WHERE desktop_id = $1 AND fail_remaining > 0 \
-                   AND (fail_ops IS NULL OR ',' || fail_ops || ',' LIKE '%,' || $2 || ',%') \
-                   RETURNING error_code, error_msg";
+        let armed = D::DIALECT.contains_exactly("',' || fail_ops || ','", "',' || $2 || ','");
+        let sql = format!(
+            "UPDATE sim_faults SET fail_remaining = fail_remaining - 1 \
+             WHERE desktop_id = $1 AND fail_remaining > 0 AND (fail_ops IS NULL OR {armed}) \
+             RETURNING error_code, error_msg"
+        );
         let mut tx = self.begin().await?;
         let taken = tx
-            .fetch_optional(q!(sql; desktop_id, op), |r| {
+            .fetch_optional(q!(&sql; desktop_id, op), |r| {
                 Ok((r.opt_text(0)?, r.opt_text(1)?))
             })
             .await?;

@@ -67,7 +67,7 @@ impl<D: Db> Users for D {
             .await?;
         let mut page = filter(USER_SELECT);
         page.push(" ORDER BY u.created_ms, ")
-            .push(&collated(D::DIALECT, "u.user_name"))
+            .push(&D::DIALECT.collated("u.user_name"))
             .page(f.limit, f.offset);
         let rows = self.reader().fetch(page.query(), decode::user).await?;
         Ok((rows, total))
@@ -112,13 +112,5 @@ impl<D: Db> Users for D {
             .fetch(page.query(), decode::notification)
             .await?;
         Ok((rows, total))
-    }
-}
-
-/// `col` ordered by bytes, as SQLite orders text, whatever PostgreSQL's locale.
-pub(crate) fn collated(dialect: super::Dialect, col: &str) -> String {
-    match dialect {
-        super::Dialect::Sqlite => col.to_owned(),
-        super::Dialect::Postgres => format!("{col} COLLATE \"C\""),
     }
 }

@@ -69,7 +69,10 @@ impl Bulk for SqliteTx {
         // The one writer excludes every other writer: reading is locking.
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
-            let mut sql = Sql::new(Dialect::Sqlite, &format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id"));
+            let mut sql = Sql::new(
+                Dialect::Sqlite,
+                &format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id"),
+            );
             sql.in_list(chunk.iter().map(String::as_str));
             out.extend(self.fetch(sql.query(), decode::desktop).await?);
         }
@@ -82,7 +85,15 @@ impl Bulk for SqliteTx {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (project_id, user_name) DO NOTHING",
         )?;
         for u in users {
-            stmt.execute(params![u.id, u.project_id, u.user_name, u.user_email, u.user_phone, u.description, u.created_ms])?;
+            stmt.execute(params![
+                u.id,
+                u.project_id,
+                u.user_name,
+                u.user_email,
+                u.user_phone,
+                u.description,
+                u.created_ms
+            ])?;
         }
         Ok(())
     }
@@ -176,11 +187,15 @@ impl Bulk for SqliteTx {
     }
 
     async fn mark_busy(&mut self, subs: &[NewSub<'_>]) -> StoreResult<()> {
-        let mut stmt = self
-            .conn()?
-            .prepare_cached("UPDATE desktops SET task_status = ?1, busy_sub_job = ?2 WHERE id = ?3")?;
+        let mut stmt = self.conn()?.prepare_cached(
+            "UPDATE desktops SET task_status = ?1, busy_sub_job = ?2 WHERE id = ?3",
+        )?;
         for s in subs {
-            stmt.execute(params![s.operation.task_status().as_str(), s.id, s.desktop.id])?;
+            stmt.execute(params![
+                s.operation.task_status().as_str(),
+                s.id,
+                s.desktop.id
+            ])?;
         }
         Ok(())
     }
@@ -220,7 +235,16 @@ impl Bulk for SqliteTx {
                 None => ("SUCCESS", None, None),
                 Some((code, reason)) => ("FAILED", Some(code), Some(reason)),
             };
-            if stmt.execute(params![c.sub_job_id, status, code, reason, c.host, now_ms, incarnation])? > 0 {
+            if stmt.execute(params![
+                c.sub_job_id,
+                status,
+                code,
+                reason,
+                c.host,
+                now_ms,
+                incarnation
+            ])? > 0
+            {
                 recorded.insert(c.sub_job_id.clone());
             }
         }
@@ -282,12 +306,21 @@ impl Bulk for SqliteTx {
              lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, claim_token = NULL, \
              prev_status = ?2, prev_login = ?3 WHERE id = ?1",
         )?;
-        let mut hold = conn
-            .prepare_cached("UPDATE desktops SET task_status = ?1, busy_sub_job = ?2 WHERE id = ?3")?;
+        let mut hold = conn.prepare_cached(
+            "UPDATE desktops SET task_status = ?1, busy_sub_job = ?2 WHERE id = ?3",
+        )?;
         for r in subs {
             let d = r.desktop;
-            again.execute(params![r.sub_job_id, d.status.as_str(), d.login_status.as_str()])?;
-            hold.execute(params![r.operation.task_status().as_str(), r.sub_job_id, d.id])?;
+            again.execute(params![
+                r.sub_job_id,
+                d.status.as_str(),
+                d.login_status.as_str()
+            ])?;
+            hold.execute(params![
+                r.operation.task_status().as_str(),
+                r.sub_job_id,
+                d.id
+            ])?;
         }
         Ok(())
     }
@@ -299,7 +332,14 @@ impl Bulk for SqliteTx {
              DO UPDATE SET user_group = excluded.user_group",
         )?;
         for m in members {
-            stmt.execute(params![pool_id, m.object_type, m.object_id, m.object_name, m.user_group, m.created_ms])?;
+            stmt.execute(params![
+                pool_id,
+                m.object_type,
+                m.object_id,
+                m.object_name,
+                m.user_group,
+                m.created_ms
+            ])?;
         }
         Ok(())
     }

@@ -85,7 +85,11 @@ impl Row for SqliteRow<'_, '_> {
 }
 
 /// Runs `q` on `conn` and decodes its rows.
-pub(super) fn fetch_on<T>(conn: &Connection, q: &Query<'_>, decode: Decode<T>) -> StoreResult<Vec<T>> {
+pub(super) fn fetch_on<T>(
+    conn: &Connection,
+    q: &Query<'_>,
+    decode: Decode<T>,
+) -> StoreResult<Vec<T>> {
     let mut stmt = conn.prepare_cached(&sqlite_sql(&q.sql))?;
     bind(&mut stmt, &q.args)?;
     let mut rows = stmt.raw_query();
@@ -143,9 +147,10 @@ impl SqliteTx {
 
     /// Commits; on failure the transaction is rolled back and the writer left clean.
     pub(super) fn commit(mut self) -> StoreResult<()> {
-        let outcome = self.conn().map(drop).and_then(|()| {
-            self.conn.execute_batch("COMMIT").map_err(StoreError::from)
-        });
+        let outcome = self
+            .conn()
+            .map(drop)
+            .and_then(|()| self.conn.execute_batch("COMMIT").map_err(StoreError::from));
         // A failed COMMIT may leave SQLite inside the transaction: Drop cleans up.
         self.committed = outcome.is_ok();
         outcome

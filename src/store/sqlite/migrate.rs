@@ -21,7 +21,8 @@ const TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
 pub(super) fn run(conn: &mut Connection) -> StoreResult<()> {
     conn.execute_batch(TABLE)?;
     let applied: HashMap<i64, Vec<u8>> = {
-        let mut stmt = conn.prepare("SELECT version, checksum FROM _sqlx_migrations WHERE success")?;
+        let mut stmt =
+            conn.prepare("SELECT version, checksum FROM _sqlx_migrations WHERE success")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };

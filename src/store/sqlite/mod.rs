@@ -53,7 +53,8 @@ fn path_of(url: &str) -> StoreResult<PathBuf> {
 
 impl Shared {
     fn open(&self, flags: OpenFlags, cache_kib: i64) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(&self.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn =
+            Connection::open_with_flags(&self.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(self.options.wait)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -218,11 +219,14 @@ async fn checkpoint_wal(shared: Arc<Shared>) {
             },
         };
         let passive = tokio::task::spawn_blocking(move || {
-            let frames = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+            let frames =
+                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
             (conn, frames)
         })
         .await;
-        let Ok((conn, frames)) = passive else { continue };
+        let Ok((conn, frames)) = passive else {
+            continue;
+        };
         own = Some(conn);
         match frames {
             Ok(f) if f > WAL_RESTART_FRAMES => restart_wal(&shared).await,
