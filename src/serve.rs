@@ -24,19 +24,12 @@ pub struct OpenedStore {
     pub store: Arc<dyn Store>,
     /// SQLite: a single node, so any other owner's running sub-job is an orphan.
     pub exclusive: bool,
-    sqlite: Option<SqliteStore>,
-    postgres: Option<PostgresStore>,
 }
 
 impl OpenedStore {
     /// Close connections.
     pub async fn close(&self) {
-        if let Some(s) = &self.sqlite {
-            s.close().await;
-        }
-        if let Some(p) = &self.postgres {
-            p.close().await;
-        }
+        self.store.close().await;
     }
 }
 
@@ -53,21 +46,17 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<OpenedStore> {
             .await
             .with_context(|| format!("opening {url}"))?;
         Ok(OpenedStore {
-            store: Arc::new(s.clone()),
+            store: Arc::new(s),
             exclusive: true,
-            sqlite: Some(s),
-            postgres: None,
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let p = PostgresStore::open(url, &options)
             .await
             .with_context(|| format!("opening {}", redact_password(url)))?;
         Ok(OpenedStore {
-            store: Arc::new(p.clone()),
+            store: Arc::new(p),
             // Other nodes may share the database: only expired leases are orphans.
             exclusive: false,
-            sqlite: None,
-            postgres: Some(p),
         })
     } else {
         bail!("database_url must start with sqlite:// or postgres://, not {url:?}")
@@ -104,7 +93,7 @@ pub fn sealer(cfg: &Config) -> anyhow::Result<Sealer> {
 pub async fn create_credential(
     store: &dyn Store,
     sealer: &Sealer,
-    project_id: &str,
+    project_id: &ProjectId,
     description: &str,
     fixed: Option<(String, String)>,
 ) -> anyhow::Result<(String, String)> {
@@ -112,7 +101,7 @@ pub async fn create_credential(
     store
         .insert_credential(&CredentialRow {
             access_key: ak.clone(),
-            project_id: project_id.to_owned(),
+            project_id: project_id.clone(),
             secret_sealed: sealer.seal(sk.as_bytes()),
             description: description.to_owned(),
             created_ms: now_ms(),
@@ -130,9 +119,8 @@ async fn bootstrap(cfg: &Config, store: &dyn Store, sealer: &Sealer) -> anyhow::
     let project = match &b.project_id {
         Some(p) => p
             .parse::<ProjectId>()
-            .map_err(|e| anyhow::anyhow!("bootstrap.project_id: {e}"))?
-            .to_string(),
-        None => ProjectId::new().to_string(),
+            .map_err(|e| anyhow::anyhow!("bootstrap.project_id: {e}"))?,
+        None => ProjectId::new(),
     };
     store
         .ensure_project(

@@ -160,7 +160,7 @@ async fn check(st: &AppState, req: Request) -> Result<Request, ApiError> {
 }
 
 /// 403 for another existing project, 404 for an unknown one.
-pub async fn wrong_project(st: &AppState, project: &str) -> ApiError {
+pub async fn wrong_project(st: &AppState, project: &ProjectId) -> ApiError {
     match st.store.project_exists(project).await {
         Ok(true) => ApiError::new(
             Code::ForbiddenProject,
@@ -180,7 +180,7 @@ fn gateway(e: &AuthError) -> ApiError {
 }
 
 /// The `{project_id}` segment of `/v2/{project_id}/...`, validated.
-fn path_project(path: &str) -> Result<String, ApiError> {
+fn path_project(path: &str) -> Result<ProjectId, ApiError> {
     let raw = path.split('/').nth(2).unwrap_or("");
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
     if decoded.contains('{') {
@@ -189,15 +189,12 @@ fn path_project(path: &str) -> Result<String, ApiError> {
             "The path has no project id (it reads {project_id}): give the SDK credentials a project_id.",
         ));
     }
-    decoded
-        .parse::<ProjectId>()
-        .map(|p| p.to_string())
-        .map_err(|_| {
-            ApiError::new(
-                Code::BadPathProject,
-                format!("Invalid project id in path: {decoded:?}."),
-            )
-        })
+    decoded.parse::<ProjectId>().map_err(|_| {
+        ApiError::new(
+            Code::BadPathProject,
+            format!("Invalid project id in path: {decoded:?}."),
+        )
+    })
 }
 
 async fn credential(st: &AppState, access_key: &str) -> Result<Option<CachedCredential>, ApiError> {

@@ -12,8 +12,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::Json;
 use super::state::{AppState, Caller};
 use super::submit;
+use crate::domain::admission::Scope;
 use crate::domain::desktop::{DesktopActionType, PowerMode};
 use crate::domain::error_code::Code;
+use crate::domain::ids::JobId;
 use crate::domain::job::JobType;
 use crate::domain::machine::Operation;
 use crate::domain::time::now_ms;
@@ -102,7 +104,7 @@ async fn action(
         &JobParams::default(),
         None,
     );
-    let out = st.store.submit_batch(&job, op, false, false, &ids).await?;
+    let out = submit::batch(&st, &job, op, false, Scope::Partial, &ids).await?;
     if out.accepted.is_empty() {
         return Err(submit::refused_whole(&out.refused, op_type.as_str()));
     }
@@ -113,7 +115,7 @@ async fn action(
         .map(|r| submit::failed_entry(r, op_type.as_str()))
         .collect();
     Ok(axum::Json(BatchRunDesktopsResponse {
-        job_id: job.id,
+        job_id: job.id.to_string(),
         failed_operation_list,
     }))
 }
@@ -211,10 +213,7 @@ async fn rebuild(
         ..JobParams::default()
     };
     let job = submit::new_job(&caller, JobType::RebuildDesktops, &params, None);
-    let out = st
-        .store
-        .submit_batch(&job, Operation::Rebuild, false, false, &ids)
-        .await?;
+    let out = submit::batch(&st, &job, Operation::Rebuild, false, Scope::Partial, &ids).await?;
     if out.accepted.is_empty() {
         return Err(submit::refused_whole(&out.refused, "rebuild"));
     }
@@ -253,7 +252,7 @@ async fn rebuild(
         }
     };
     Ok(axum::Json(RebuildDesktopsResponse {
-        job_id: job.id,
+        job_id: job.id.to_string(),
         error_code,
         error_msg,
     })
@@ -294,10 +293,7 @@ async fn logoff(
         ..JobParams::default()
     };
     let job = submit::new_job(&caller, JobType::LogoffDesktops, &params, None);
-    let out = st
-        .store
-        .submit_batch(&job, Operation::Logoff, false, true, &ids)
-        .await?;
+    let out = submit::batch(&st, &job, Operation::Logoff, false, Scope::Whole, &ids).await?;
     if !out.refused.is_empty() {
         return Err(submit::refused_whole(&out.refused, "logoff"));
     }
@@ -350,10 +346,15 @@ pub async fn delete_desktops(
     ids: Vec<String>,
 ) -> ApiResult<String> {
     let job = submit::new_job(caller, JobType::DeleteDesktops, &params, None);
-    let out = st
-        .store
-        .submit_batch(&job, Operation::Delete, params.is_force_delete, true, &ids)
-        .await?;
+    let out = submit::batch(
+        st,
+        &job,
+        Operation::Delete,
+        params.is_force_delete,
+        Scope::Whole,
+        &ids,
+    )
+    .await?;
     if !out.refused.is_empty() {
         return Err(submit::refused_whole(&out.refused, "delete"));
     }
@@ -371,14 +372,14 @@ pub async fn delete_desktops(
         )
         .await?;
     }
-    Ok(job.id)
+    Ok(job.id.to_string())
 }
 
 /// Record a notification for each accepted desktop that `wants` one.
 async fn notify(
     st: &AppState,
     caller: &Caller,
-    job_id: &str,
+    job_id: &JobId,
     out: &BatchOutcome,
     kind: &str,
     text: &str,
@@ -392,13 +393,13 @@ async fn notify(
         .map(|d| NotificationRow {
             id: uuid::Uuid::new_v4().to_string(),
             project_id: caller.project_id.clone(),
-            desktop_id: d.id.clone(),
+            desktop_id: d.id,
             desktop_name: d.computer_name.clone(),
             user_name: d.user_name.clone(),
             user_email: d.user_email.clone(),
             kind: kind.to_owned(),
             message: text.to_owned(),
-            job_id: Some(job_id.to_owned()),
+            job_id: Some(*job_id),
             created_ms: now,
         })
         .collect();

@@ -4,9 +4,10 @@
 use super::error::{ApiError, ApiResult};
 use super::state::{AppState, Caller};
 use crate::catalog::Image;
+use crate::domain::desktop::Disk;
 use crate::domain::desktop::{DesktopStatus, DesktopType, LoginStatus};
 use crate::domain::error_code::Code;
-use crate::domain::ids::{DesktopId, UserId};
+use crate::domain::ids::{DesktopId, PoolId, UserId};
 use crate::domain::time::now_ms;
 use crate::store::{DesktopRow, NewDesktop, UserRow};
 use crate::wire::desktops::{CreateDesktopReq, DesktopUser, Tag, Volume};
@@ -30,12 +31,12 @@ pub struct Template {
     pub image: Image,
     /// Zone.
     pub availability_zone: String,
-    /// System disk (JSON).
-    pub root_volume: String,
-    /// Data disks (JSON).
-    pub data_volumes: String,
-    /// Tags (JSON).
-    pub tags: String,
+    /// System disk.
+    pub root_volume: Disk,
+    /// Data disks.
+    pub data_volumes: Vec<Disk>,
+    /// Tags.
+    pub tags: Vec<crate::domain::desktop::Tag>,
 }
 
 /// The desktop settings of a create request (desktops or a pool), as sent.
@@ -128,9 +129,9 @@ pub fn template(st: &AppState, req: TemplateReq) -> ApiResult<Template> {
         product_id,
         image: image.clone(),
         availability_zone,
-        root_volume: serde_json::to_string(&root).unwrap_or_default(),
-        data_volumes: serde_json::to_string(&data).unwrap_or_default(),
-        tags: serde_json::to_string(&tags).unwrap_or_default(),
+        root_volume: root.into(),
+        data_volumes: data.into_iter().map(Disk::from).collect(),
+        tags: tags.into_iter().map(Into::into).collect(),
     })
 }
 
@@ -319,7 +320,7 @@ pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiR
         }
         if let Some(u) = &w.user_name {
             users.push(UserRow {
-                id: UserId::new().to_string(),
+                id: UserId::new(),
                 project_id: caller.project_id.clone(),
                 user_name: u.clone(),
                 user_email: w.user_email.clone(),
@@ -361,13 +362,13 @@ pub fn new_desktop(
     computer_name: String,
     user_name: Option<String>,
     user_email: Option<String>,
-    pool_id: Option<String>,
+    pool_id: Option<PoolId>,
     now: i64,
 ) -> NewDesktop {
     let id = DesktopId::new();
     NewDesktop {
         row: DesktopRow {
-            id: id.to_string(),
+            id,
             project_id: caller.project_id.clone(),
             computer_name,
             status: DesktopStatus::Build,

@@ -1,11 +1,11 @@
 //! Desktops: create (async), list, detail, show, delete (async), action history.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Path, QueryParams};
+use super::extract::{Id, Json, PathId as _, QueryParams};
 use super::present;
 use super::state::{AppState, Caller};
 use super::submit;
-use crate::domain::error_code::Code;
+use crate::domain::ids::{DesktopId, ProjectId, UserId};
 use crate::domain::job::JobType;
 use crate::jobs::JobParams;
 use crate::store::{DesktopFilter, SubJobFilter};
@@ -64,12 +64,14 @@ async fn create(
         .submit_create(&job, &plan.desktops, &plan.users)
         .await?;
     st.engine.wake();
-    Ok(axum::Json(CreateDesktopResponse { job_id: job.id }))
+    Ok(axum::Json(CreateDesktopResponse {
+        job_id: job.id.to_string(),
+    }))
 }
 
 async fn filter(
     st: &AppState,
-    project_id: &str,
+    project_id: &ProjectId,
     q: &QueryParams,
     default_limit: i64,
 ) -> ApiResult<DesktopFilter> {
@@ -86,7 +88,11 @@ async fn filter(
     // `user_name` is a substring match; `user_names` (and `user_id`) name users exactly.
     let mut user_names = q.all("user_names");
     if let Some(id) = q.get("user_id") {
-        match st.store.get_user(project_id, id).await? {
+        let user = match id.parse::<UserId>() {
+            Ok(user_id) => st.store.get_user(project_id, &user_id).await?,
+            Err(_) => None,
+        };
+        match user {
             Some(u) => user_names.push(u.user_name),
             // No such user: match nothing rather than everything.
             None => user_names.push(format!("\u{0}{id}")),
@@ -178,18 +184,13 @@ async fn list_detail(
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, desktop_id)): Path<(String, String)>,
+    Id(desktop_id): Id<DesktopId>,
 ) -> ApiResult<axum::Json<ShowDesktopDetailResponse>> {
     let d = st
         .store
         .get_desktop(&caller.project_id, &desktop_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::DesktopNotFound,
-                format!("Desktop {desktop_id} does not exist."),
-            )
-        })?;
+        .ok_or_else(|| DesktopId::not_found(&desktop_id.to_string()))?;
     Ok(axum::Json(ShowDesktopDetailResponse {
         desktop: present::desktop_detail(&d, &st.catalog, None),
     }))
@@ -212,7 +213,7 @@ async fn show(
 async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, desktop_id)): Path<(String, String)>,
+    Id(desktop_id): Id<DesktopId>,
     q: QueryParams,
 ) -> ApiResult<StatusCode> {
     let flag = |name: &str, default: bool| match q.get(name) {
@@ -229,7 +230,7 @@ async fn delete(
         is_force_delete: flag("is_force_delete", false)?,
         ..JobParams::default()
     };
-    super::batch::delete_desktops(&st, &caller, params, vec![desktop_id]).await?;
+    super::batch::delete_desktops(&st, &caller, params, vec![desktop_id.to_string()]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -248,12 +249,12 @@ async fn delete(
 async fn actions(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, desktop_id)): Path<(String, String)>,
+    Id(desktop_id): Id<DesktopId>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<ListDesktopActionsResponse>> {
     let f = SubJobFilter {
         project_id: caller.project_id.clone(),
-        desktop_id: Some(desktop_id.clone()),
+        desktop_id: Some(desktop_id.to_string()),
         newest_first: true,
         offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
         limit: q.int("limit", 100, 0, st.limits.max_page)?,
@@ -267,10 +268,7 @@ async fn actions(
             .await?
             .is_none()
     {
-        return Err(ApiError::new(
-            Code::DesktopNotFound,
-            format!("Desktop {desktop_id} does not exist."),
-        ));
+        return Err(DesktopId::not_found(&desktop_id.to_string()));
     }
     Ok(axum::Json(ListDesktopActionsResponse {
         desktop_actions: rows.iter().map(present::action).collect(),

@@ -105,5 +105,39 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl super::extract::PathId for crate::domain::ids::DesktopId {
+    const PARAM: &'static str = "desktop_id";
+    fn not_found(raw: &str) -> ApiError {
+        ApiError::new(
+            Code::DesktopNotFound,
+            format!("Desktop {raw} does not exist."),
+        )
+    }
+}
+
+impl super::extract::PathId for crate::domain::ids::JobId {
+    const PARAM: &'static str = "job_id";
+    fn not_found(raw: &str) -> ApiError {
+        ApiError::new(Code::JobNotFound, format!("Job {raw} does not exist."))
+    }
+}
+
+impl super::extract::PathId for crate::domain::ids::PoolId {
+    const PARAM: &'static str = "pool_id";
+    fn not_found(raw: &str) -> ApiError {
+        ApiError::new(
+            Code::PoolNotFound,
+            format!("Desktop pool {raw} does not exist."),
+        )
+    }
+}
+
+impl super::extract::PathId for crate::domain::ids::UserId {
+    const PARAM: &'static str = "user_id";
+    fn not_found(raw: &str) -> ApiError {
+        ApiError::new(Code::UserNotFound, format!("User {raw} does not exist."))
+    }
+}
+
 /// Handler result.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -156,6 +156,33 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
+/// An id of a path (`{desktop_id}`, `{job_id}` ...), parsed into its type. A
+/// segment that cannot be such an id names nothing that exists: 404, exactly
+/// as an unknown id.
+pub struct Id<T>(pub T);
+
+/// An id type that a path carries.
+pub trait PathId: std::str::FromStr + Send + 'static {
+    /// The path parameter's name.
+    const PARAM: &'static str;
+    /// The answer when nothing has this id (`raw` as the path gave it).
+    fn not_found(raw: &str) -> ApiError;
+}
+
+impl<S: Send + Sync, T: PathId> FromRequestParts<S> for Id<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state).await?;
+        let raw = params
+            .iter()
+            .find(|(name, _)| name == T::PARAM)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| ApiError::invalid(format!("Missing path parameter {}.", T::PARAM)))?;
+        raw.parse().map(Id).map_err(|_| T::not_found(raw))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

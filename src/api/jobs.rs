@@ -1,11 +1,12 @@
 //! Jobs: show a job with its sub-jobs, list sub-jobs, retry a finished job.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Path, QueryParams};
+use super::extract::{Id, Json, PathId as _, QueryParams};
 use super::present;
 use super::state::{AppState, Caller};
 use super::submit;
 use crate::domain::error_code::Code;
+use crate::domain::ids::JobId;
 use crate::domain::job::{JobType, SubJobStatus};
 use crate::store::{RetryOutcome, SubJobFilter};
 use crate::wire::batch::JobIdResponse;
@@ -40,18 +41,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, job_id)): Path<(String, String)>,
+    Id(job_id): Id<JobId>,
 ) -> ApiResult<axum::Json<ShowJobResponse>> {
     let job = st
         .store
         .get_job(&caller.project_id, &job_id)
         .await?
-        .ok_or_else(|| ApiError::new(Code::JobNotFound, format!("Job {job_id} does not exist.")))?;
+        .ok_or_else(|| JobId::not_found(&job_id.to_string()))?;
     // The first page of sub-jobs; `sub_jobs_total` tells when there are more
     // (page through them with GET /workspace-sub-jobs?job_id=).
     let f = SubJobFilter {
         project_id: caller.project_id.clone(),
-        job_id: Some(job_id),
+        job_id: Some(job_id.to_string()),
         limit: st.limits.max_page,
         ..SubJobFilter::default()
     };
@@ -109,7 +110,7 @@ async fn list_sub_jobs(
 async fn actions(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, job_id)): Path<(String, String)>,
+    Id(job_id): Id<JobId>,
     Json(req): Json<JobActionsReq>,
 ) -> ApiResult<axum::Json<JobIdResponse>> {
     match req.op_type.as_deref() {
@@ -126,10 +127,7 @@ async fn actions(
         .retry_job(&caller.project_id, &job_id, crate::domain::time::now_ms())
         .await?
     {
-        RetryOutcome::NotFound => Err(ApiError::new(
-            Code::JobNotFound,
-            format!("Job {job_id} does not exist."),
-        )),
+        RetryOutcome::NotFound => Err(JobId::not_found(&job_id.to_string())),
         RetryOutcome::NotFinished => Err(ApiError::new(
             Code::JobNotFinished,
             format!("Job {job_id} has not finished; retry it once it has."),
@@ -147,7 +145,9 @@ async fn actions(
         } => Err(submit::refused_whole(&refused, "retry")),
         RetryOutcome::Retried { .. } => {
             st.engine.wake();
-            Ok(axum::Json(JobIdResponse { job_id }))
+            Ok(axum::Json(JobIdResponse {
+                job_id: job_id.to_string(),
+            }))
         }
     }
 }

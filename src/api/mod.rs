@@ -125,7 +125,7 @@ async fn ready(State(st): State<AppState>) -> Result<axum::Json<HealthResponse>,
         ));
     }
     st.store
-        .project_exists("")
+        .ping()
         .await
         .map_err(|_| ApiError::new(Code::Unavailable, "The database does not answer."))?;
     Ok(axum::Json(HealthResponse {

@@ -11,7 +11,7 @@ use crate::wire::jobs::{DesktopAction, JobDetailInfo, JobEntities, ShowJobRespon
 use std::collections::BTreeMap;
 
 fn tags(d: &DesktopRow) -> Vec<Tag> {
-    serde_json::from_str(&d.tags).unwrap_or_default()
+    d.tags.iter().map(Tag::from).collect()
 }
 
 fn users(d: &DesktopRow) -> Vec<AttachInstancesUserInfo> {
@@ -62,11 +62,8 @@ pub fn desktop_detail(
     catalog: &Catalog,
     progress: Option<i64>,
 ) -> DesktopDetailInfo {
-    let root: Volume = serde_json::from_str(&d.root_volume).unwrap_or(Volume {
-        kind: "SAS".into(),
-        size: 80,
-    });
-    let data: Vec<Volume> = serde_json::from_str(&d.data_volumes).unwrap_or_default();
+    let root = Volume::from(&d.root_volume);
+    let data: Vec<Volume> = d.data_volumes.iter().map(Volume::from).collect();
     let image = catalog.image(&d.image_id);
     let mut metadata = BTreeMap::new();
     metadata.insert(
@@ -97,7 +94,7 @@ pub fn desktop_detail(
         }],
     );
     DesktopDetailInfo {
-        desktop_id: d.id.clone(),
+        desktop_id: d.id.to_string(),
         computer_name: d.computer_name.clone(),
         addresses,
         ip_addresses: vec![d.ip_address.clone()],
@@ -135,7 +132,7 @@ pub fn desktop_detail(
         } else {
             "UNATTACH".into()
         },
-        pool_id: d.pool_id.clone(),
+        pool_id: d.pool_id.map(|p| p.to_string()),
         image_id: d.image_id.clone(),
     }
 }
@@ -144,8 +141,8 @@ pub fn desktop_detail(
 #[must_use]
 pub fn desktop_simple(d: &DesktopRow) -> SimpleDesktopInfo {
     SimpleDesktopInfo {
-        desktop_id: d.id.clone(),
-        project_id: d.project_id.clone(),
+        desktop_id: d.id.to_string(),
+        project_id: d.project_id.to_string(),
         computer_name: d.computer_name.clone(),
         created: rfc3339(d.created_ms),
         ip_address: d.ip_address.clone(),
@@ -160,7 +157,7 @@ pub fn desktop_simple(d: &DesktopRow) -> SimpleDesktopInfo {
             .unwrap_or_default(),
         availability_zone: d.availability_zone.clone(),
         connect_status: d.login_status.as_str().to_owned(),
-        pool_id: d.pool_id.clone(),
+        pool_id: d.pool_id.map(|p| p.to_string()),
     }
 }
 
@@ -168,10 +165,10 @@ pub fn desktop_simple(d: &DesktopRow) -> SimpleDesktopInfo {
 #[must_use]
 pub fn sub_job(s: &SubJobRow) -> JobDetailInfo {
     JobDetailInfo {
-        id: s.id.clone(),
+        id: s.id.to_string(),
         job_type: s.job_type.as_str().to_owned(),
         entities: JobEntities {
-            desktop_id: s.desktop_id.clone(),
+            desktop_id: s.desktop_id.to_string(),
             product_id: s.product_id.clone(),
             user_name: s.user_name.clone(),
             desktop_name: s.desktop_name.clone(),
@@ -183,11 +180,11 @@ pub fn sub_job(s: &SubJobRow) -> JobDetailInfo {
         error_code: s.error_code.clone(),
         fail_reason: s.fail_reason.clone(),
         host: s.host.clone(),
-        project_id: s.project_id.clone(),
-        job_id: s.job_id.clone(),
+        project_id: s.project_id.to_string(),
+        job_id: s.job_id.to_string(),
         process: s.progress,
         attach_user: s.user_name.clone(),
-        entity: s.desktop_id.clone(),
+        entity: s.desktop_id.to_string(),
         ip_address: s.ip_address.clone(),
     }
 }
@@ -196,7 +193,7 @@ pub fn sub_job(s: &SubJobRow) -> JobDetailInfo {
 #[must_use]
 pub fn job(j: &JobRow, subs: &[SubJobRow]) -> ShowJobResponse {
     ShowJobResponse {
-        id: j.id.clone(),
+        id: j.id.to_string(),
         job_type: j.job_type.as_str().to_owned(),
         begin_time: job_time(j.begin_ms.unwrap_or(j.created_ms)),
         end_time: j.end_ms.map(job_time),

@@ -5,6 +5,7 @@
 use super::error::ApiResult;
 use super::extract::QueryParams;
 use super::state::AppState;
+use crate::domain::ids::DesktopId;
 use crate::domain::time::rfc3339;
 use crate::wire::params::{AppliedQuery, Page};
 use axum::extract::State;
@@ -60,15 +61,25 @@ async fn list_applied(
 ) -> ApiResult<axum::Json<AppliedList>> {
     let offset = q.int("offset", 0, 0, i64::from(i32::MAX))?;
     let limit = q.int("limit", st.limits.max_page, 0, st.limits.max_page)?;
+    // A desktop id that cannot be one matches nothing.
+    let desktop = match q.get("desktop_id").map(str::parse::<DesktopId>) {
+        Some(Err(_)) => {
+            return Ok(axum::Json(AppliedList {
+                applied: Vec::new(),
+                total_count: 0,
+            }));
+        }
+        other => other.transpose().ok().flatten(),
+    };
     let (rows, total_count) = st
         .store
-        .list_sim_applied(q.get("desktop_id"), offset, limit)
+        .list_sim_applied(desktop.as_ref(), offset, limit)
         .await?;
     let applied = rows
         .into_iter()
         .map(|a| Applied {
-            sub_job_id: a.op_id,
-            desktop_id: a.desktop_id,
+            sub_job_id: a.op_id.to_string(),
+            desktop_id: a.desktop_id.to_string(),
             operation: a.operation,
             node: a.node,
             at: rfc3339(a.at_ms),

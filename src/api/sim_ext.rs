@@ -4,10 +4,11 @@
 //! ever touches simulated machines (see README).
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Path};
+use super::extract::{Id, Json};
 use super::state::AppState;
 use crate::domain::desktop::LoginStatus;
 use crate::domain::error_code::Code;
+use crate::domain::ids::{DesktopId, PoolId};
 use crate::store::{DesktopRow, SimFault};
 use crate::wire::error_body::ErrorBody;
 use crate::wire::params::{DesktopPath, PoolPath};
@@ -95,9 +96,9 @@ const OPS: &[&str] = &[
     "delete",
 ];
 
-async fn desktop(st: &AppState, id: &str) -> ApiResult<DesktopRow> {
+async fn desktop(st: &AppState, id: &DesktopId) -> ApiResult<DesktopRow> {
     st.store
-        .get_desktops(&[id.to_owned()])
+        .get_desktops(std::slice::from_ref(id))
         .await?
         .pop()
         .ok_or_else(|| {
@@ -110,7 +111,7 @@ async fn desktop(st: &AppState, id: &str) -> ApiResult<DesktopRow> {
 
 fn view(f: SimFault) -> SimFaultView {
     SimFaultView {
-        desktop_id: f.desktop_id,
+        desktop_id: f.desktop_id.to_string(),
         fail_next: f.fail_remaining,
         // `ops: []` is stored as "" (no operation fails): shown as [], not [""].
         ops: f.fail_ops.map(|o| {
@@ -141,7 +142,7 @@ fn view(f: SimFault) -> SimFaultView {
 )]
 async fn put_fault(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<DesktopId>,
     Json(req): Json<SimFaultRequest>,
 ) -> ApiResult<axum::Json<SimFaultView>> {
     desktop(&st, &id).await?;
@@ -188,7 +189,7 @@ async fn put_fault(
 )]
 async fn get_fault(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<DesktopId>,
 ) -> ApiResult<axum::Json<SimFaultView>> {
     desktop(&st, &id).await?;
     let f = st.store.get_sim_fault(&id).await?.unwrap_or(SimFault {
@@ -210,7 +211,7 @@ async fn get_fault(
         (status = 404, description = "The desktop does not exist.", body = ErrorBody),
     ),
 )]
-async fn clear_fault(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn clear_fault(State(st): State<AppState>, Id(id): Id<DesktopId>) -> ApiResult<StatusCode> {
     desktop(&st, &id).await?;
     st.store.clear_sim_fault(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -255,7 +256,7 @@ const SESSION_STATES: &[&str] = &["CONNECTED", "DISCONNECTED", "REGISTERED"];
 )]
 async fn session(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<DesktopId>,
     Json(req): Json<SimSessionRequest>,
 ) -> ApiResult<StatusCode> {
     let d = desktop(&st, &id).await?;
@@ -272,12 +273,7 @@ async fn session(
         })?;
     if !st
         .store
-        .set_login_status(
-            &d.project_id,
-            &id,
-            login.as_str(),
-            crate::domain::time::now_ms(),
-        )
+        .set_login_status(&d.project_id, &id, login, crate::domain::time::now_ms())
         .await?
     {
         return Err(ApiError::new(
@@ -393,7 +389,7 @@ struct SimPoolConnection {
 )]
 async fn pool_connect(
     State(st): State<AppState>,
-    Path(pool_id): Path<String>,
+    Id(pool_id): Id<PoolId>,
     Json(req): Json<SimPoolConnectRequest>,
 ) -> ApiResult<axum::Json<SimPoolConnection>> {
     st.store.pool_project(&pool_id).await?.ok_or_else(|| {
@@ -429,7 +425,7 @@ async fn pool_connect(
             )
         })?;
     Ok(axum::Json(SimPoolConnection {
-        desktop_id: d.id,
+        desktop_id: d.id.to_string(),
         computer_name: d.computer_name,
     }))
 }
@@ -440,7 +436,7 @@ mod tests {
 
     fn fault(ops: Option<&str>) -> SimFault {
         SimFault {
-            desktop_id: "d".into(),
+            desktop_id: DesktopId::new(),
             fail_ops: ops.map(str::to_owned),
             ..SimFault::default()
         }

@@ -42,7 +42,7 @@ pub struct AppState {
 #[derive(Clone)]
 pub struct CachedCredential {
     /// Its project.
-    pub project_id: String,
+    pub project_id: crate::domain::ids::ProjectId,
     /// The secret key in clear.
     pub secret: Vec<u8>,
     /// When it was loaded.
@@ -53,7 +53,7 @@ pub struct CachedCredential {
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The project of the path, which the credential may act on.
-    pub project_id: String,
+    pub project_id: crate::domain::ids::ProjectId,
     /// Access key (or token user) — the "who asked" of action history.
     pub principal: String,
 }

@@ -3,7 +3,9 @@
 
 use super::error::ApiError;
 use super::state::{AppState, Caller};
+use crate::domain::admission::Scope;
 use crate::domain::error_code::Code;
+use crate::domain::ids::DesktopId;
 use crate::domain::job::JobType;
 use crate::domain::time::now_ms;
 use crate::jobs::JobParams;
@@ -16,13 +18,13 @@ pub fn new_job(
     caller: &Caller,
     job_type: JobType,
     params: &JobParams,
-    pool_id: Option<String>,
+    pool_id: Option<crate::domain::ids::PoolId>,
 ) -> NewJob {
     NewJob {
-        id: crate::domain::ids::JobId::new().to_string(),
+        id: crate::domain::ids::JobId::new(),
         project_id: caller.project_id.clone(),
         job_type,
-        params: serde_json::to_string(params).unwrap_or_else(|_| "{}".into()),
+        params: params.clone(),
         requested_by: caller.principal.clone(),
         pool_id,
         run_after_ms: 0,
@@ -58,6 +60,45 @@ pub fn desktop_ids(st: &AppState, ids: Option<Vec<String>>) -> Result<Vec<String
         }
     }
     Ok(ids)
+}
+
+/// Submits `op` on the requested desktops. An id that cannot be a desktop's is
+/// refused as not found, as an unknown one is (a whole request is then only
+/// checked, so every refusal is still reported); refusals keep the request's order.
+pub async fn batch(
+    st: &AppState,
+    job: &NewJob,
+    op: crate::domain::machine::Operation,
+    force: bool,
+    scope: Scope,
+    requested: &[String],
+) -> Result<crate::store::BatchOutcome, ApiError> {
+    let parsed: Vec<Option<DesktopId>> = requested.iter().map(|id| id.parse().ok()).collect();
+    let valid: Vec<DesktopId> = parsed.iter().flatten().copied().collect();
+    let scope = if scope == Scope::Whole && valid.len() < requested.len() {
+        Scope::Check
+    } else {
+        scope
+    };
+    let mut out = st.store.submit_batch(job, op, force, scope, &valid).await?;
+    let mut by_id: std::collections::HashMap<String, Refused> = out
+        .refused
+        .drain(..)
+        .map(|r| (r.desktop_id.clone(), r))
+        .collect();
+    for (raw, id) in requested.iter().zip(&parsed) {
+        let refusal = match id {
+            None => Some(Refused {
+                desktop_id: raw.clone(),
+                desktop_name: None,
+                status: None,
+                reason: BatchRefusal::NotFound,
+            }),
+            Some(id) => by_id.remove(&id.to_string()),
+        };
+        out.refused.extend(refusal);
+    }
+    Ok(out)
 }
 
 /// The code and message of one refusal.

@@ -8,6 +8,7 @@ use super::extract::Json;
 use super::state::AppState;
 use crate::auth::passwords::{new_token, token_hash, verify_password};
 use crate::domain::error_code::Code;
+use crate::domain::ids::ProjectId;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::store::TokenRow;
 use crate::wire::error_body::ErrorBody;
@@ -65,8 +66,11 @@ async fn issue(
                 "Missing parameter auth.scope.project.id: tokens are scoped to a project.",
             )
         })?;
-    let stored = st.store.get_api_user(&project, &user.name).await?;
-    // The same answer for an unknown user and a wrong password.
+    // The same answer for a project that cannot exist, an unknown user and a wrong password.
+    let stored = match project.parse::<ProjectId>() {
+        Ok(project) => st.store.get_api_user(&project, &user.name).await?,
+        Err(_) => None,
+    };
     let Some(stored) = stored.filter(|u| verify_password(&user.password, &u.password_hash)) else {
         return Err(unauthorized(
             "User authorization error: wrong user name, password or project.",
@@ -77,7 +81,7 @@ async fn issue(
     let ttl = i64::try_from(st.token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let row = TokenRow {
         token_hash: token_hash(&token),
-        project_id: project.clone(),
+        project_id: stored.project_id.clone(),
         user_name: stored.user_name.clone(),
         created_ms: now,
         expires_ms: now.saturating_add(ttl),
@@ -102,7 +106,7 @@ fn token_view(row: &TokenRow) -> KeystoneTokenResponse {
             methods: vec!["password".into()],
             issued_at: rfc3339(row.created_ms),
             expires_at: rfc3339(row.expires_ms),
-            project: named(&row.project_id),
+            project: named(row.project_id.as_str()),
             user: named(&row.user_name),
             catalog: None,
         },
@@ -110,7 +114,7 @@ fn token_view(row: &TokenRow) -> KeystoneTokenResponse {
 }
 
 /// The user a valid, unexpired, unrevoked token of `project` belongs to.
-pub async fn verify(st: &AppState, token: &str, project: &str) -> ApiResult<String> {
+pub async fn verify(st: &AppState, token: &str, project: &ProjectId) -> ApiResult<String> {
     let gateway = |why: &str| {
         ApiError::new(
             Code::AuthFailed,
@@ -128,7 +132,7 @@ pub async fn verify(st: &AppState, token: &str, project: &str) -> ApiResult<Stri
     if row.expires_ms <= now_ms() {
         return Err(gateway("token expired"));
     }
-    if row.project_id != project {
+    if &row.project_id != project {
         return Err(super::auth::wrong_project(st, project).await);
     }
     Ok(row.user_name)

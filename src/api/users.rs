@@ -2,7 +2,7 @@
 
 use super::create_plan::check_user_name;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Path, QueryParams};
+use super::extract::{Id, Json, QueryParams};
 use super::state::{AppState, Caller};
 use crate::domain::error_code::Code;
 use crate::domain::ids::UserId;
@@ -67,7 +67,7 @@ async fn create(
         ));
     }
     let user = UserRow {
-        id: UserId::new().to_string(),
+        id: UserId::new(),
         project_id: caller.project_id.clone(),
         user_name: name.clone(),
         user_email: req.user_email,
@@ -77,7 +77,9 @@ async fn create(
         total_desktops: 0,
     };
     match st.store.insert_user(&user).await {
-        Ok(()) => Ok(axum::Json(CreateDesktopUserResponse { id: user.id })),
+        Ok(()) => Ok(axum::Json(CreateDesktopUserResponse {
+            id: user.id.to_string(),
+        })),
         Err(StoreError::Conflict(_)) => Err(ApiError::new(
             Code::UserExists,
             format!("A user named {name} already exists."),
@@ -109,7 +111,7 @@ async fn list(
     let users = rows
         .into_iter()
         .map(|u| User {
-            id: u.id,
+            id: u.id.to_string(),
             user_name: u.user_name,
             user_email: u.user_email,
             user_phone: u.user_phone,
@@ -138,7 +140,7 @@ async fn list(
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, user_id)): Path<(String, String)>,
+    Id(user_id): Id<UserId>,
 ) -> ApiResult<axum::Json<ListUserDetailResponse>> {
     let u = st
         .store
@@ -152,7 +154,7 @@ async fn show(
         })?;
     Ok(axum::Json(ListUserDetailResponse {
         user_detail: UserDetail {
-            id: u.id,
+            id: u.id.to_string(),
             user_name: u.user_name,
             user_email: u.user_email,
             user_phone: u.user_phone,
@@ -180,7 +182,7 @@ async fn show(
 async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, user_id)): Path<(String, String)>,
+    Id(user_id): Id<UserId>,
 ) -> ApiResult<StatusCode> {
     let u = st
         .store
@@ -235,7 +237,7 @@ async fn notifications(
     let notification_records = rows
         .into_iter()
         .map(|n| NotificationRecordInfo {
-            project_id: n.project_id,
+            project_id: n.project_id.to_string(),
             kind: n.kind,
             user_name: n.user_name,
             desktop_name: n.desktop_name,

@@ -32,13 +32,13 @@ pub enum Action {
     List {
         /// Only this project.
         #[arg(long)]
-        project: Option<String>,
+        project: Option<ProjectId>,
     },
     /// Delete a user and revoke their tokens.
     Delete {
         /// Project id.
         #[arg(long)]
-        project: String,
+        project: ProjectId,
         /// User name.
         #[arg(long)]
         name: String,
@@ -59,8 +59,7 @@ pub async fn run(cfg: Config, action: Action) -> anyhow::Result<()> {
             } => {
                 let project = project
                     .parse::<ProjectId>()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                    .to_string();
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let password = match (password, password_stdin) {
                     (Some(p), _) => p,
                     (None, true) => {
@@ -73,7 +72,9 @@ pub async fn run(cfg: Config, action: Action) -> anyhow::Result<()> {
                 if password.len() < 8 {
                     anyhow::bail!("the password must have at least 8 characters");
                 }
-                store.ensure_project(&project, &project, now_ms()).await?;
+                store
+                    .ensure_project(&project, project.as_str(), now_ms())
+                    .await?;
                 let password_hash = hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
                 store
                     .put_api_user(&ApiUserRow {
@@ -87,7 +88,7 @@ pub async fn run(cfg: Config, action: Action) -> anyhow::Result<()> {
                 Ok(())
             }
             Action::List { project } => {
-                for u in store.list_api_users(project.as_deref()).await? {
+                for u in store.list_api_users(project.as_ref()).await? {
                     println!(
                         "{}\t{}\t{}",
                         u.project_id,

@@ -25,7 +25,7 @@ pub enum Action {
     List {
         /// Only this project.
         #[arg(long)]
-        project: Option<String>,
+        project: Option<ProjectId>,
     },
     /// Delete an access key.
     Delete {
@@ -46,15 +46,16 @@ pub async fn run(cfg: Config, action: Action) -> anyhow::Result<()> {
         } => {
             let project = project
                 .parse::<ProjectId>()
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .to_string();
-            store.ensure_project(&project, &project, now_ms()).await?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store
+                .ensure_project(&project, project.as_str(), now_ms())
+                .await?;
             let (ak, sk) =
                 create_credential(store, &sealer(&cfg)?, &project, &description, None).await?;
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"project_id": project, "access_key": ak, "secret_key": sk})
+                    serde_json::json!({"project_id": project.as_str(), "access_key": ak, "secret_key": sk})
                 );
             } else {
                 println!("project_id = {project}\naccess_key = {ak}\nsecret_key = {sk}");
@@ -62,7 +63,7 @@ pub async fn run(cfg: Config, action: Action) -> anyhow::Result<()> {
             Ok(())
         }
         Action::List { project } => {
-            for c in store.list_credentials(project.as_deref()).await? {
+            for c in store.list_credentials(project.as_ref()).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     c.access_key,

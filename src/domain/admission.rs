@@ -11,17 +11,18 @@
 //!   sub-job instead of a refusal, so its job says what happened.
 
 use super::desktop::TaskStatus;
+use super::ids::{ProjectId, SubJobId};
 use super::machine::{Operation, Refusal, Snapshot};
 
 /// A desktop as admission sees it: its project, state and holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate<'a> {
     /// Its project.
-    pub project_id: &'a str,
+    pub project_id: &'a ProjectId,
     /// Its state.
     pub state: Snapshot,
     /// The sub-job holding it, if any.
-    pub held_by: Option<&'a str>,
+    pub held_by: Option<SubJobId>,
 }
 
 /// Why a desktop of a request gets no sub-job.
@@ -37,17 +38,17 @@ pub enum Rejection {
 
 /// The decision for one desktop.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict<'a> {
+pub enum Verdict {
     /// It gets a sub-job; a forced delete first cancels `takes_over`.
     Accept {
         /// The sub-job a forced delete cancels, if one held the desktop.
-        takes_over: Option<&'a str>,
+        takes_over: Option<SubJobId>,
     },
     /// It gets none, for this reason.
     Reject(Rejection),
 }
 
-impl Verdict<'_> {
+impl Verdict {
     /// Whether the desktop gets a sub-job.
     #[must_use]
     pub fn accepted(&self) -> bool {
@@ -58,12 +59,12 @@ impl Verdict<'_> {
 /// A batch on behalf of `project_id`: may `op` begin on `desktop` (absent when
 /// no desktop has the requested id)? `force` lets a delete take a busy desktop.
 #[must_use]
-pub fn batch<'a>(
+pub fn batch(
     op: Operation,
     force: bool,
-    project_id: &str,
-    desktop: Option<Candidate<'a>>,
-) -> Verdict<'a> {
+    project_id: &ProjectId,
+    desktop: Option<Candidate<'_>>,
+) -> Verdict {
     let Some(d) = desktop else {
         return Verdict::Reject(Rejection::NotFound);
     };
@@ -78,22 +79,34 @@ pub fn batch<'a>(
     }
 }
 
-/// Whether a batch writes anything: something accepted, and when `atomic`
-/// (all-or-nothing requests) nothing rejected.
+/// How much of a batch a request may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The desktops that can be (`desktops/action`, rebuild).
+    Partial,
+    /// All of them or nothing (logoff, delete).
+    Whole,
+    /// Nothing: only the verdicts (a whole request already refused for
+    /// something the store never saw).
+    Check,
+}
+
+/// Whether a batch writes anything: something accepted, and for a `Whole`
+/// request nothing rejected.
 #[must_use]
-pub fn batch_writes(verdicts: &[Verdict<'_>], atomic: bool) -> bool {
+pub fn batch_writes(verdicts: &[Verdict], scope: Scope) -> bool {
     let accepted = verdicts.iter().filter(|v| v.accepted()).count();
-    accepted > 0 && (!atomic || accepted == verdicts.len())
+    match scope {
+        Scope::Partial => accepted > 0,
+        Scope::Whole => accepted > 0 && accepted == verdicts.len(),
+        Scope::Check => false,
+    }
 }
 
 /// A retry of a failed sub-job of `op` whose job forced deletes when
 /// `force_delete`: the desktop must exist, take `op` again and be free.
 #[must_use]
-pub fn retry(
-    op: Operation,
-    force_delete: bool,
-    desktop: Option<Candidate<'_>>,
-) -> Verdict<'static> {
+pub fn retry(op: Operation, force_delete: bool, desktop: Option<Candidate<'_>>) -> Verdict {
     let Some(d) = desktop else {
         return Verdict::Reject(Rejection::NotFound);
     };

@@ -1,7 +1,15 @@
 use super::*;
 use crate::domain::desktop::{DesktopStatus as S, LoginStatus, PowerMode};
 
-const P: &str = "p1";
+fn p(id: &str) -> &'static ProjectId {
+    Box::leak(Box::new(id.parse().expect("project id")))
+}
+
+fn s1() -> SubJobId {
+    "6f0c7a9e-1f57-4e59-9a3c-2d8f0e6b7a11"
+        .parse()
+        .expect("sub-job id")
+}
 
 fn state(status: S, task: Option<TaskStatus>) -> Snapshot {
     Snapshot {
@@ -11,9 +19,9 @@ fn state(status: S, task: Option<TaskStatus>) -> Snapshot {
     }
 }
 
-fn desk(project: &'static str, status: S, held_by: Option<&'static str>) -> Candidate<'static> {
+fn desk(project: &str, status: S, held_by: Option<SubJobId>) -> Candidate<'static> {
     Candidate {
-        project_id: project,
+        project_id: p(project),
         state: state(status, held_by.map(|_| TaskStatus::PoweringOff)),
         held_by,
     }
@@ -22,12 +30,7 @@ fn desk(project: &'static str, status: S, held_by: Option<&'static str>) -> Cand
 #[test]
 fn batch_verdicts_row_by_row() {
     let stop = Operation::Stop(PowerMode::Hard);
-    let table: [(
-        Option<Candidate<'static>>,
-        Operation,
-        bool,
-        Verdict<'static>,
-    ); 8] = [
+    let table: [(Option<Candidate<'static>>, Operation, bool, Verdict); 8] = [
         (None, stop, false, Verdict::Reject(Rejection::NotFound)),
         (
             Some(desk("p2", S::Active, None)),
@@ -37,48 +40,48 @@ fn batch_verdicts_row_by_row() {
         ),
         // Another project's desktop is refused even when forced: nothing is revealed.
         (
-            Some(desk("p2", S::Active, Some("s1"))),
+            Some(desk("p2", S::Active, Some(s1()))),
             Operation::Delete,
             true,
             Verdict::Reject(Rejection::OtherProject),
         ),
         (
-            Some(desk(P, S::Active, None)),
+            Some(desk("p1", S::Active, None)),
             stop,
             false,
             Verdict::Accept { takes_over: None },
         ),
         (
-            Some(desk(P, S::Shutoff, None)),
+            Some(desk("p1", S::Shutoff, None)),
             stop,
             false,
             Verdict::Reject(Rejection::State(Refusal::WrongState(S::Shutoff))),
         ),
         (
-            Some(desk(P, S::Active, Some("s1"))),
+            Some(desk("p1", S::Active, Some(s1()))),
             stop,
             false,
             Verdict::Reject(Rejection::State(Refusal::Busy(TaskStatus::PoweringOff))),
         ),
         (
-            Some(desk(P, S::Active, Some("s1"))),
+            Some(desk("p1", S::Active, Some(s1()))),
             Operation::Delete,
             false,
             Verdict::Reject(Rejection::State(Refusal::Busy(TaskStatus::PoweringOff))),
         ),
         // A forced delete takes the desktop and names the sub-job to cancel.
         (
-            Some(desk(P, S::Active, Some("s1"))),
+            Some(desk("p1", S::Active, Some(s1()))),
             Operation::Delete,
             true,
             Verdict::Accept {
-                takes_over: Some("s1"),
+                takes_over: Some(s1()),
             },
         ),
     ];
     for (desktop, op, force, want) in table {
         assert_eq!(
-            batch(op, force, P, desktop),
+            batch(op, force, p("p1"), desktop),
             want,
             "{op} force={force} on {desktop:?}"
         );
@@ -86,20 +89,21 @@ fn batch_verdicts_row_by_row() {
 }
 
 #[test]
-fn a_batch_writes_when_something_is_accepted_and_atomic_ones_only_whole() {
+fn a_batch_writes_when_something_is_accepted_and_whole_ones_only_whole() {
     let yes = Verdict::Accept { takes_over: None };
     let no = Verdict::Reject(Rejection::NotFound);
-    for (verdicts, atomic, writes) in [
-        (vec![], false, false),
-        (vec![no.clone()], false, false),
-        (vec![yes.clone(), no.clone()], false, true),
-        (vec![yes.clone(), no.clone()], true, false),
-        (vec![yes.clone(), yes.clone()], true, true),
+    for (verdicts, scope, writes) in [
+        (vec![], Scope::Partial, false),
+        (vec![no.clone()], Scope::Partial, false),
+        (vec![yes.clone(), no.clone()], Scope::Partial, true),
+        (vec![yes.clone(), no.clone()], Scope::Whole, false),
+        (vec![yes.clone(), yes.clone()], Scope::Whole, true),
+        (vec![yes.clone(), yes.clone()], Scope::Check, false),
     ] {
         assert_eq!(
-            batch_writes(&verdicts, atomic),
+            batch_writes(&verdicts, scope),
             writes,
-            "{verdicts:?} atomic={atomic}"
+            "{verdicts:?} {scope:?}"
         );
     }
 }
@@ -107,8 +111,8 @@ fn a_batch_writes_when_something_is_accepted_and_atomic_ones_only_whole() {
 #[test]
 fn retry_requires_an_existing_free_desktop_the_operation_applies_to() {
     let start = Operation::Start;
-    let free_off = desk(P, S::Shutoff, None);
-    let busy_off = desk(P, S::Shutoff, Some("s9"));
+    let free_off = desk("p1", S::Shutoff, None);
+    let busy_off = desk("p1", S::Shutoff, Some(s1()));
     let busy = Rejection::State(Refusal::Busy(TaskStatus::PoweringOff));
     let table = [
         (None, start, false, Verdict::Reject(Rejection::NotFound)),
@@ -119,7 +123,7 @@ fn retry_requires_an_existing_free_desktop_the_operation_applies_to() {
             Verdict::Accept { takes_over: None },
         ),
         (
-            Some(desk(P, S::Active, None)),
+            Some(desk("p1", S::Active, None)),
             start,
             false,
             Verdict::Reject(Rejection::State(Refusal::WrongState(S::Active))),

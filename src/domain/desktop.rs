@@ -149,6 +149,29 @@ wire_enum!(
     }
 );
 
+/// A disk of a desktop or pool template: the SDK's Volume (`type`, `size` in
+/// GiB), stored as this JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disk {
+    /// SAS, SSD, GPSSD ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Size in GiB.
+    pub size: i64,
+}
+
+/// A tag of a desktop or pool (the SDK's Tag), stored as this JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    /// Key.
+    pub key: String,
+    /// Value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
 impl DesktopStatus {
     /// The login status a desktop has when it settles in this status without sessions.
     #[must_use]

@@ -5,6 +5,7 @@
 use super::{ComputeDriver, DriverError, ImageSpec, MachineRef, MachineSpec, Observed, Placement};
 use crate::domain::desktop::{DesktopStatus, PowerMode};
 use crate::domain::error_code::Code;
+use crate::domain::ids::{DesktopId, SubJobId};
 use crate::store::{SimApplied, Store};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -203,22 +204,33 @@ impl SimDriver {
 
     /// Run one simulated operation: injected failure, then the operation's duration.
     async fn run(&self, m: Op<'_>, ms: u64, soft: bool) -> Result<(), DriverError> {
-        if self.cfg.record_applied
-            && !m.op_id.is_empty()
-            && self.store.sim_applied(m.op_id).await.map_err(store_err)?
+        let Ok(desktop_id) = m.desktop_id.parse::<DesktopId>() else {
+            return Err(DriverError::new(
+                Code::DriverFailed,
+                "no such simulated machine",
+            ));
+        };
+        // Outside a sub-job (no id) nothing is recorded.
+        let op_id = m
+            .op_id
+            .parse::<SubJobId>()
+            .ok()
+            .filter(|_| self.cfg.record_applied);
+        if let Some(op_id) = &op_id
+            && self.store.sim_applied(op_id).await.map_err(store_err)?
         {
             // Carried out before its worker died: done, not done again.
             return Ok(());
         }
         if self.faults_possible().await {
-            self.injected(m, ms, soft).await?;
+            self.injected(&desktop_id, m, ms, soft).await?;
         }
         self.clock.sleep(Duration::from_millis(ms)).await;
-        if self.cfg.record_applied {
+        if let Some(op_id) = op_id {
             self.store
                 .record_sim_applied(&SimApplied {
-                    op_id: m.op_id.to_owned(),
-                    desktop_id: m.desktop_id.to_owned(),
+                    op_id,
+                    desktop_id,
                     operation: m.op.to_owned(),
                     node: self.node.clone(),
                     at_ms: crate::domain::time::now_ms(),
@@ -231,10 +243,16 @@ impl SimDriver {
 
     /// An injected failure of `m`, if one is armed (after the operation's time),
     /// or the timeout of a SOFT request the guest ignores.
-    async fn injected(&self, m: Op<'_>, ms: u64, soft: bool) -> Result<(), DriverError> {
+    async fn injected(
+        &self,
+        desktop_id: &DesktopId,
+        m: Op<'_>,
+        ms: u64,
+        soft: bool,
+    ) -> Result<(), DriverError> {
         let failure = self
             .store
-            .take_sim_failure(m.desktop_id, m.op)
+            .take_sim_failure(desktop_id, m.op)
             .await
             .map_err(store_err)?;
         if let Some((code, msg)) = failure {
@@ -244,7 +262,7 @@ impl SimDriver {
         if soft {
             let ignores = self
                 .store
-                .get_sim_fault(m.desktop_id)
+                .get_sim_fault(desktop_id)
                 .await
                 .map_err(store_err)?
                 .is_some_and(|f| f.ignore_soft);

@@ -27,7 +27,7 @@ impl Engine {
             // sleep must not race a cancelled token: that made the loop spin
             // without ever pending, so the abort never landed.
             tokio::time::sleep(every).await;
-            let ids: Vec<String> = self.lock_held().keys().cloned().collect();
+            let ids: Vec<_> = self.lock_held().keys().copied().collect();
             if ids.is_empty() {
                 continue;
             }

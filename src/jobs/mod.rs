@@ -16,8 +16,9 @@ pub use crate::domain::job::JobParams;
 pub use leases::TaskLease;
 
 use crate::catalog::Catalog;
+use crate::domain::completion::Outcome;
 use crate::domain::error_code::Code;
-use crate::domain::machine::Operation;
+use crate::domain::ids::SubJobId;
 use crate::domain::time::now_ms;
 use crate::drivers::ComputeDriver;
 use crate::store::health::Health;
@@ -86,7 +87,7 @@ struct Inner {
     /// Sub-jobs this process holds: running (with the token that cancels them),
     /// or finished with their result not yet recorded (`None`). Their leases are
     /// the ones the heartbeat renews.
-    held: Mutex<HashMap<String, Option<CancellationToken>>>,
+    held: Mutex<HashMap<SubJobId, Option<CancellationToken>>>,
 }
 
 impl Engine {
@@ -128,7 +129,7 @@ impl Engine {
     }
 
     /// Stop sub-jobs (taken over by a forced delete) if they run in this process.
-    pub fn cancel(&self, sub_job_ids: &[String]) {
+    pub fn cancel(&self, sub_job_ids: &[SubJobId]) {
         let held = self.lock_held();
         for id in sub_job_ids {
             if let Some(Some(t)) = held.get(id) {
@@ -211,12 +212,11 @@ impl Engine {
                     break;
                 };
                 let token = CancellationToken::new();
-                self.lock_held()
-                    .insert(c.sub_job_id.clone(), Some(token.clone()));
+                self.lock_held().insert(c.sub_job_id, Some(token.clone()));
                 let engine = self.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let id = c.sub_job_id.clone();
+                    let id = c.sub_job_id;
                     let done = tokio::select! {
                         d = run::execute(&engine.inner.driver, &engine.inner.catalog, &engine.inner.holder.node, c) => Some(d),
                         () = token.cancelled() => None,
@@ -316,7 +316,7 @@ impl Engine {
 
     /// A sub-job's task ended: its result (if any) now waits to be recorded;
     /// a cancelled one is no longer ours.
-    fn finished(&self, id: &str, reported: bool) {
+    fn finished(&self, id: &SubJobId, reported: bool) {
         let mut held = self.lock_held();
         if reported {
             if let Some(entry) = held.get_mut(id) {
@@ -327,7 +327,7 @@ impl Engine {
         }
     }
 
-    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<CancellationToken>>> {
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<SubJobId, Option<CancellationToken>>> {
         self.inner
             .held
             .lock()
@@ -341,20 +341,17 @@ pub(crate) fn lease_ms(cfg: &JobsConfig) -> i64 {
 
 /// A sub-job that ran out of attempts: failed, its desktop settled as for any failure.
 pub(crate) fn interrupted(node: &str, c: Claimed) -> Completion {
-    let op: Operation = c.operation;
     let code = Code::Interrupted;
     Completion {
-        desktop_id: c
-            .desktop
-            .as_ref()
-            .map_or_else(String::new, |d| d.id.clone()),
         sub_job_id: c.sub_job_id,
         job_id: c.job_id,
-        error: Some((code.wire().to_owned(), code.default_message().to_owned())),
-        settled: op.failed(c.prev_status, c.prev_login),
+        desktop_id: c.desktop_id,
+        project_id: c.project_id,
         host: node.to_owned(),
-        new_image: None,
-        placement: None,
-        delete_orphan_user: None,
+        settled: c.operation.failed(c.prev_status, c.prev_login),
+        outcome: Outcome::Failed {
+            code: code.wire().to_owned(),
+            reason: code.default_message().to_owned(),
+        },
     }
 }

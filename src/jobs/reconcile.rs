@@ -37,7 +37,7 @@ pub async fn once(
     };
     let mut changes = Vec::new();
     for (id, host, status) in idle {
-        let observed = inv.machines.get(&id).copied();
+        let observed = inv.machines.get(&id.to_string()).copied();
         if observed.is_none() && !inv.complete_hosts.contains(&host) {
             continue; // host unreachable: no verdict
         }

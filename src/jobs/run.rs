@@ -1,8 +1,9 @@
 //! Running one claimed sub-job through the compute driver.
 
 use crate::catalog::Catalog;
+use crate::domain::completion::{Effect, Outcome};
+use crate::domain::desktop::Disk;
 use crate::domain::error_code::Code;
-use crate::domain::job::JobParams;
 use crate::domain::machine::Operation;
 use crate::drivers::{ComputeDriver, DriverError, MachineRef, MachineSpec};
 use crate::store::{Claimed, Completion, DesktopRow};
@@ -16,66 +17,68 @@ pub async fn execute(
     node: &str,
     c: Claimed,
 ) -> Completion {
-    let params: JobParams = serde_json::from_str(&c.params).unwrap_or_default();
-    let mut done = Completion {
-        sub_job_id: c.sub_job_id.clone(),
-        job_id: c.job_id.clone(),
-        desktop_id: c
-            .desktop
-            .as_ref()
-            .map_or_else(String::new, |d| d.id.clone()),
-        error: None,
-        settled: c.operation.failed(c.prev_status, c.prev_login),
-        host: node.to_owned(),
-        new_image: None,
-        placement: None,
-        delete_orphan_user: None,
-    };
-    let Some(desktop) = &c.desktop else {
-        done.error = Some((
-            Code::Interrupted.wire().to_owned(),
-            "the desktop is no longer held by this sub-job".to_owned(),
-        ));
-        return done;
-    };
-    let m = MachineRef {
-        op_id: c.sub_job_id.clone(),
-        desktop_id: desktop.id.clone(),
-        host: desktop.host.clone(),
-        status: c.prev_status,
-    };
-    let outcome = apply(driver, catalog, &c, &params, desktop, &m, &mut done).await;
-    match outcome {
-        Ok(()) => done.settled = c.operation.succeeded(c.prev_status, c.prev_login),
-        Err(e) => {
-            done.error = Some((e.code, e.message));
-            done.new_image = None;
-            done.delete_orphan_user = None;
+    let (settled, outcome) = match &c.desktop {
+        None => (
+            c.operation.failed(c.prev_status, c.prev_login),
+            Outcome::Failed {
+                code: Code::Interrupted.wire().to_owned(),
+                reason: "the desktop is no longer held by this sub-job".to_owned(),
+            },
+        ),
+        Some(desktop) => {
+            let m = MachineRef {
+                op_id: c.sub_job_id.to_string(),
+                desktop_id: desktop.id.to_string(),
+                host: desktop.host.clone(),
+                status: c.prev_status,
+            };
+            match apply(driver, catalog, &c, desktop, &m).await {
+                Ok(effect) => (
+                    c.operation.succeeded(c.prev_status, c.prev_login),
+                    Outcome::Done(effect),
+                ),
+                Err(e) => (
+                    c.operation.failed(c.prev_status, c.prev_login),
+                    Outcome::Failed {
+                        code: e.code,
+                        reason: e.message,
+                    },
+                ),
+            }
         }
+    };
+    Completion {
+        sub_job_id: c.sub_job_id,
+        job_id: c.job_id,
+        desktop_id: c.desktop_id,
+        project_id: c.project_id,
+        host: node.to_owned(),
+        settled,
+        outcome,
     }
-    done
 }
 
 async fn apply(
     driver: &Arc<dyn ComputeDriver>,
     catalog: &Catalog,
     c: &Claimed,
-    params: &JobParams,
     desktop: &DesktopRow,
     m: &MachineRef,
-    done: &mut Completion,
-) -> Result<(), DriverError> {
+) -> Result<Effect, DriverError> {
+    let params = &c.params;
     match c.operation {
         Operation::Create => {
-            let spec = machine_spec(catalog, desktop, &c.sub_job_id)?;
+            let spec = machine_spec(catalog, desktop, &c.sub_job_id.to_string())?;
             let placed = driver.create(&spec).await?;
-            done.placement = Some((placed.host, placed.ip_address));
-            Ok(())
+            Ok(Effect::Placed {
+                host: placed.host,
+                ip: placed.ip_address,
+            })
         }
-        Operation::Start => driver.start(m).await,
-        Operation::Stop(mode) => driver.stop(m, mode).await,
-        Operation::Reboot(mode) => driver.reboot(m, mode).await,
-        Operation::Hibernate => driver.hibernate(m).await,
+        Operation::Start => driver.start(m).await.map(|()| Effect::Nothing),
+        Operation::Stop(mode) => driver.stop(m, mode).await.map(|()| Effect::Nothing),
+        Operation::Reboot(mode) => driver.reboot(m, mode).await.map(|()| Effect::Nothing),
+        Operation::Hibernate => driver.hibernate(m).await.map(|()| Effect::Nothing),
         Operation::Rebuild => {
             let image_id = params.image_id.as_deref().unwrap_or(&desktop.image_id);
             let image = catalog.image(image_id).ok_or_else(|| {
@@ -93,21 +96,24 @@ async fn apply(
                     .await;
             }
             driver.rebuild(m, &image.spec()).await?;
-            done.new_image = Some((image.id.clone(), image.image_type.clone()));
-            Ok(())
+            Ok(Effect::Rebuilt {
+                image_id: image.id.clone(),
+                image_type: image.image_type.clone(),
+            })
         }
         // Nobody in session: nothing to do, and no guest to bother. Only a
         // driver whose sessions the store tracks can know that.
-        Operation::Logoff if driver.tracks_sessions() && !c.prev_login.has_session() => Ok(()),
-        Operation::Logoff => driver.logoff(m, params.message.as_deref()).await,
+        Operation::Logoff if driver.tracks_sessions() && !c.prev_login.has_session() => {
+            Ok(Effect::Nothing)
+        }
+        Operation::Logoff => driver
+            .logoff(m, params.message.as_deref())
+            .await
+            .map(|()| Effect::Nothing),
         Operation::Delete => {
             driver.delete(m).await?;
-            if params.delete_users
-                && let Some(user) = &desktop.user_name
-            {
-                done.delete_orphan_user = Some((desktop.project_id.clone(), user.clone()));
-            }
-            Ok(())
+            let orphan_user = desktop.user_name.clone().filter(|_| params.delete_users);
+            Ok(Effect::Removed { orphan_user })
         }
     }
 }
@@ -129,21 +135,15 @@ fn machine_spec(
             format!("image {} is no longer in the catalog", d.image_id),
         )
     })?;
-    let size = |v: &serde_json::Value| {
-        v.get("size")
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|s| u32::try_from(s).ok())
-    };
-    let root: serde_json::Value = serde_json::from_str(&d.root_volume).unwrap_or_default();
-    let data: Vec<serde_json::Value> = serde_json::from_str(&d.data_volumes).unwrap_or_default();
+    let gib = |disk: &Disk| u32::try_from(disk.size).unwrap_or(u32::MAX);
     Ok(MachineSpec {
         op_id: op_id.to_owned(),
-        desktop_id: d.id.clone(),
+        desktop_id: d.id.to_string(),
         computer_name: d.computer_name.clone(),
         vcpus: product.cpu,
         memory_mib: product.memory_mb,
         image: image.spec(),
-        root_gib: size(&root).unwrap_or(80),
-        data_gib: data.iter().filter_map(size).collect(),
+        root_gib: gib(&d.root_volume),
+        data_gib: d.data_volumes.iter().map(gib).collect(),
     })
 }

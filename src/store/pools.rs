@@ -1,12 +1,16 @@
 //! Pool rows.
 
+use crate::domain::desktop::{Disk, Tag};
+use crate::domain::ids::{PoolId, ProjectId};
+use crate::domain::pool::AutoscalePolicy;
+
 /// A stored desktop pool with its desktop counts.
 #[derive(Debug, Clone)]
 pub struct PoolRow {
     /// Pool id.
-    pub id: String,
+    pub id: PoolId,
     /// Project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// Unique name in the project.
     pub name: String,
     /// DYNAMIC or STATIC.
@@ -22,17 +26,17 @@ pub struct PoolRow {
     /// Zone.
     pub availability_zone: String,
     /// System disk (JSON Volume).
-    pub root_volume: String,
+    pub root_volume: Disk,
     /// Data disks (JSON array).
-    pub data_volumes: String,
+    pub data_volumes: Vec<Disk>,
     /// Tags (JSON array).
-    pub tags: String,
+    pub tags: Vec<Tag>,
     /// Minutes a DYNAMIC pool keeps a disconnected user's binding.
     pub disconnected_retention_period: i64,
     /// Autoscale on.
     pub enable_autoscale: bool,
     /// AutoscalePolicy (JSON), if set.
-    pub autoscale_policy: Option<String>,
+    pub autoscale_policy: Option<AutoscalePolicy>,
     /// Creation.
     pub created_ms: i64,
     /// Desktops in the pool (filled by reads).
@@ -77,13 +81,13 @@ pub struct PoolUpdate {
     /// New description.
     pub description: Option<String>,
     /// New tags (JSON).
-    pub tags: Option<String>,
+    pub tags: Option<Vec<Tag>>,
     /// New retention.
     pub disconnected_retention_period: Option<i64>,
     /// Autoscale on/off.
     pub enable_autoscale: Option<bool>,
     /// New policy (JSON).
-    pub autoscale_policy: Option<String>,
+    pub autoscale_policy: Option<AutoscalePolicy>,
 }
 
 /// What `delete_pool` did.

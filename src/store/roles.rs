@@ -3,13 +3,16 @@
 //! once over [`super::sql::Db`], or in a backend's own files where it differs).
 
 use super::*;
+use crate::domain::admission::Scope;
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
+use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
 use crate::domain::machine::Operation;
 use async_trait::async_trait;
 
 /// Everything the API and the job engine need from persistence.
 pub trait Store:
-    Accounts
+    Lifecycle
+    + Accounts
     + Users
     + Desktops
     + Jobs
@@ -25,7 +28,8 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: Accounts
+    T: Lifecycle
+        + Accounts
         + Users
         + Desktops
         + Jobs
@@ -40,6 +44,15 @@ impl<T> Store for T where
 {
 }
 
+/// The connection to the database itself.
+#[async_trait]
+pub trait Lifecycle: Send + Sync {
+    /// Whether the database answers a read.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Stops background work and closes connections (waiting for those in use).
+    async fn close(&self);
+}
+
 /// Projects and the AK/SK credentials that act on them.
 #[async_trait]
 pub trait Accounts: Send + Sync {
@@ -47,15 +60,18 @@ pub trait Accounts: Send + Sync {
     /// Number of projects (zero on a fresh database).
     async fn count_projects(&self) -> StoreResult<i64>;
     /// Create a project if it does not exist.
-    async fn ensure_project(&self, id: &str, name: &str, now_ms: i64) -> StoreResult<()>;
+    async fn ensure_project(&self, id: &ProjectId, name: &str, now_ms: i64) -> StoreResult<()>;
     /// Whether a project exists.
-    async fn project_exists(&self, id: &str) -> StoreResult<bool>;
+    async fn project_exists(&self, id: &ProjectId) -> StoreResult<bool>;
     /// Store a new credential.
     async fn insert_credential(&self, c: &CredentialRow) -> StoreResult<()>;
     /// One credential by access key.
     async fn get_credential(&self, access_key: &str) -> StoreResult<Option<CredentialRow>>;
     /// Credentials, optionally of one project.
-    async fn list_credentials(&self, project_id: Option<&str>) -> StoreResult<Vec<CredentialRow>>;
+    async fn list_credentials(
+        &self,
+        project_id: Option<&ProjectId>,
+    ) -> StoreResult<Vec<CredentialRow>>;
     /// Remove a credential; `false` if it did not exist.
     async fn delete_credential(&self, access_key: &str) -> StoreResult<bool>;
 }
@@ -67,17 +83,25 @@ pub trait Users: Send + Sync {
     /// Create a user; `Conflict` if the name is taken in the project.
     async fn insert_user(&self, u: &UserRow) -> StoreResult<()>;
     /// One user of a project.
-    async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRow>>;
+    async fn get_user(
+        &self,
+        project_id: &ProjectId,
+        user_id: &UserId,
+    ) -> StoreResult<Option<UserRow>>;
     /// Users of a project matching `filter`, with the total before paging.
     async fn list_users(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         filter: &UserFilter,
     ) -> StoreResult<(Vec<UserRow>, i64)>;
     /// Delete a user; `false` if absent.
-    async fn delete_user(&self, project_id: &str, user_id: &str) -> StoreResult<bool>;
+    async fn delete_user(&self, project_id: &ProjectId, user_id: &UserId) -> StoreResult<bool>;
     /// Desktops assigned to a user name.
-    async fn count_user_desktops(&self, project_id: &str, user_name: &str) -> StoreResult<i64>;
+    async fn count_user_desktops(
+        &self,
+        project_id: &ProjectId,
+        user_name: &str,
+    ) -> StoreResult<i64>;
 
     // ---- notifications ----
     /// Record notifications sent (or that would be sent) to users.
@@ -85,7 +109,7 @@ pub trait Users: Send + Sync {
     /// Notifications of a project matching `filter`, newest first unless asked otherwise.
     async fn list_notifications(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         filter: &NotificationFilter,
     ) -> StoreResult<(Vec<NotificationRow>, i64)>;
 }
@@ -95,39 +119,43 @@ pub trait Users: Send + Sync {
 pub trait Desktops: Send + Sync {
     // ---- desktops ----
     /// Desktops by id in any project (callers check ownership to tell 403 from 404).
-    async fn get_desktops(&self, ids: &[String]) -> StoreResult<Vec<DesktopRow>>;
+    async fn get_desktops(&self, ids: &[DesktopId]) -> StoreResult<Vec<DesktopRow>>;
     /// One desktop of a project.
-    async fn get_desktop(&self, project_id: &str, id: &str) -> StoreResult<Option<DesktopRow>>;
+    async fn get_desktop(
+        &self,
+        project_id: &ProjectId,
+        id: &DesktopId,
+    ) -> StoreResult<Option<DesktopRow>>;
     /// Desktops of a project matching `filter`, with the total before paging.
     async fn list_desktops(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         filter: &DesktopFilter,
     ) -> StoreResult<(Vec<DesktopRow>, i64)>;
     /// Ids of desktops of a project matching a computer name set (for uniqueness checks).
     async fn existing_computer_names(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         names: &[String],
     ) -> StoreResult<Vec<String>>;
     /// Change a desktop's login status (simulated sessions); only on an idle ACTIVE
     /// desktop. `now_ms` stamps a disconnection (pool bindings expire from it).
     async fn set_login_status(
         &self,
-        project_id: &str,
-        id: &str,
-        login: &str,
+        project_id: &ProjectId,
+        id: &DesktopId,
+        login: LoginStatus,
         now_ms: i64,
     ) -> StoreResult<bool>;
 
     // ---- reconciliation with the compute driver ----
     /// Idle desktops placed on a host: (id, host, status), for reconciliation.
-    async fn placed_idle_desktops(&self) -> StoreResult<Vec<(String, String, DesktopStatus)>>;
+    async fn placed_idle_desktops(&self) -> StoreResult<Vec<(DesktopId, String, DesktopStatus)>>;
     /// Apply observed states: each `(id, expected_status, status, login)` only
     /// if the desktop is still idle and still in `expected_status`.
     async fn reconcile_desktops(
         &self,
-        changes: &[(String, DesktopStatus, DesktopStatus, LoginStatus)],
+        changes: &[(DesktopId, DesktopStatus, DesktopStatus, LoginStatus)],
     ) -> StoreResult<u64>;
 }
 
@@ -146,26 +174,26 @@ pub trait Jobs: Send + Sync {
     /// Create a job that applies `op` to existing desktops. Each desktop is checked
     /// with the state machine and locked in the same transaction; refused ones are
     /// returned and get no sub-job. No job is written when none is accepted, nor
-    /// when `atomic` and any is refused.
+    /// when the `scope` is whole and any is refused, nor for `Scope::Check`.
     async fn submit_batch(
         &self,
         job: &NewJob,
         op: Operation,
         force: bool,
-        atomic: bool,
-        desktop_ids: &[String],
+        scope: Scope,
+        desktop_ids: &[DesktopId],
     ) -> StoreResult<BatchOutcome>;
     /// Re-run the FAILED sub-jobs of a finished job as a new attempt.
     async fn retry_job(
         &self,
-        project_id: &str,
-        job_id: &str,
+        project_id: &ProjectId,
+        job_id: &JobId,
         now_ms: i64,
     ) -> StoreResult<RetryOutcome>;
 
     // ---- jobs: reading ----
     /// One job of a project.
-    async fn get_job(&self, project_id: &str, job_id: &str) -> StoreResult<Option<JobRow>>;
+    async fn get_job(&self, project_id: &ProjectId, job_id: &JobId) -> StoreResult<Option<JobRow>>;
     /// Sub-jobs matching `filter`, with the total before paging.
     async fn list_sub_jobs(&self, filter: &SubJobFilter) -> StoreResult<(Vec<SubJobRow>, i64)>;
 }
@@ -193,7 +221,7 @@ pub trait Queue: Send + Sync {
     async fn renew_leases(
         &self,
         holder: &Holder,
-        sub_job_ids: &[String],
+        sub_job_ids: &[SubJobId],
         lease_until_ms: i64,
     ) -> StoreResult<u64>;
     /// Put RUNNING sub-jobs that lost their worker (lease expired, or held by a
@@ -222,27 +250,27 @@ pub trait SimState: Send + Sync {
     /// Set or replace a desktop's injected fault.
     async fn put_sim_fault(&self, f: &SimFault) -> StoreResult<()>;
     /// Remove a desktop's injected fault.
-    async fn clear_sim_fault(&self, desktop_id: &str) -> StoreResult<bool>;
+    async fn clear_sim_fault(&self, desktop_id: &DesktopId) -> StoreResult<bool>;
     /// A desktop's injected fault, if any.
-    async fn get_sim_fault(&self, desktop_id: &str) -> StoreResult<Option<SimFault>>;
+    async fn get_sim_fault(&self, desktop_id: &DesktopId) -> StoreResult<Option<SimFault>>;
     /// Consume one injected failure for `op` if one is armed: `(code, message)`.
     async fn take_sim_failure(
         &self,
-        desktop_id: &str,
+        desktop_id: &DesktopId,
         op: &str,
     ) -> StoreResult<Option<(String, String)>>;
     /// Whether any fault is injected at all (lets the simulator skip lookups).
     async fn any_sim_faults(&self) -> StoreResult<bool>;
     /// Whether the simulator already carried out sub-job `op_id` (it is being
     /// re-run after its worker died).
-    async fn sim_applied(&self, op_id: &str) -> StoreResult<bool>;
+    async fn sim_applied(&self, op_id: &SubJobId) -> StoreResult<bool>;
     /// Record that the simulator carried out an operation.
     async fn record_sim_applied(&self, a: &SimApplied) -> StoreResult<()>;
     /// What the simulator carried out, oldest first (of one desktop, if given),
     /// with the total before paging.
     async fn list_sim_applied(
         &self,
-        desktop_id: Option<&str>,
+        desktop_id: Option<&DesktopId>,
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<SimApplied>, i64)>;
@@ -262,35 +290,43 @@ pub trait Pools: Send + Sync {
         desktops: &[NewDesktop],
     ) -> StoreResult<()>;
     /// One pool of a project, with counts.
-    async fn get_pool(&self, project_id: &str, pool_id: &str) -> StoreResult<Option<PoolRow>>;
+    async fn get_pool(
+        &self,
+        project_id: &ProjectId,
+        pool_id: &PoolId,
+    ) -> StoreResult<Option<PoolRow>>;
     /// The project of a pool, in any project (to tell 403 from 404).
-    async fn pool_project(&self, pool_id: &str) -> StoreResult<Option<String>>;
+    async fn pool_project(&self, pool_id: &PoolId) -> StoreResult<Option<ProjectId>>;
     /// Pools of a project, with counts and the total before paging.
     async fn list_pools(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         filter: &PoolFilter,
     ) -> StoreResult<(Vec<PoolRow>, i64)>;
     /// Change a pool; `false` if absent, `Conflict` if the new name is taken.
     async fn update_pool(
         &self,
-        project_id: &str,
-        pool_id: &str,
+        project_id: &ProjectId,
+        pool_id: &PoolId,
         update: &PoolUpdate,
     ) -> StoreResult<bool>;
     /// Delete an empty pool.
-    async fn delete_pool(&self, project_id: &str, pool_id: &str) -> StoreResult<PoolDeletion>;
+    async fn delete_pool(
+        &self,
+        project_id: &ProjectId,
+        pool_id: &PoolId,
+    ) -> StoreResult<PoolDeletion>;
     /// Add and remove authorized members.
     async fn change_pool_members(
         &self,
-        pool_id: &str,
+        pool_id: &PoolId,
         add: &[PoolMember],
         remove: &[PoolMember],
     ) -> StoreResult<()>;
     /// Authorized members, with the total before paging.
     async fn list_pool_members(
         &self,
-        pool_id: &str,
+        pool_id: &PoolId,
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<PoolMember>, i64)>;
@@ -301,13 +337,13 @@ pub trait Pools: Send + Sync {
         &self,
         job: &NewJob,
         op: Operation,
-        pool_id: &str,
+        pool_id: &PoolId,
     ) -> StoreResult<PoolActionOutcome>;
     /// Bind `user_name` to a desktop of the pool (their existing one, else a free idle
     /// ACTIVE one) and mark it CONNECTED; `None` when no desktop is free.
     async fn bind_pool_user(
         &self,
-        pool_id: &str,
+        pool_id: &PoolId,
         user_name: &str,
     ) -> StoreResult<Option<DesktopRow>>;
     /// Unbind users of DYNAMIC pools disconnected for longer than the pool's retention.
@@ -325,13 +361,13 @@ pub trait Tokens: Send + Sync {
     /// One API user.
     async fn get_api_user(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         user_name: &str,
     ) -> StoreResult<Option<ApiUserRow>>;
     /// API users, optionally of one project.
-    async fn list_api_users(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiUserRow>>;
+    async fn list_api_users(&self, project_id: Option<&ProjectId>) -> StoreResult<Vec<ApiUserRow>>;
     /// Delete an API user and revoke their tokens; `false` if absent.
-    async fn delete_api_user(&self, project_id: &str, user_name: &str) -> StoreResult<bool>;
+    async fn delete_api_user(&self, project_id: &ProjectId, user_name: &str) -> StoreResult<bool>;
     /// Store an issued token.
     async fn insert_token(&self, t: &TokenRow) -> StoreResult<()>;
     /// A token by hash.

@@ -1,8 +1,11 @@
 //! Plain rows exchanged with the store. Wire shapes live in `wire`, not here.
 
 use crate::domain::desktop::{DesktopStatus, DesktopType, LoginStatus, TaskStatus};
+use crate::domain::desktop::{Disk, Tag};
+use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
+use crate::domain::job::JobParams;
 use crate::domain::job::{JobStatus, JobType, SubJobStatus};
-use crate::domain::machine::{Operation, Settled};
+use crate::domain::machine::Operation;
 
 /// An AK/SK pair; the secret is sealed (encrypted) at rest.
 #[derive(Debug, Clone)]
@@ -10,7 +13,7 @@ pub struct CredentialRow {
     /// Access key id.
     pub access_key: String,
     /// The project it may act on.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// AES-GCM sealed secret key.
     pub secret_sealed: Vec<u8>,
     /// Free text.
@@ -23,9 +26,9 @@ pub struct CredentialRow {
 #[derive(Debug, Clone)]
 pub struct UserRow {
     /// User id (UUID).
-    pub id: String,
+    pub id: UserId,
     /// Owning project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// Unique name in the project.
     pub user_name: String,
     /// E-mail.
@@ -55,9 +58,9 @@ pub struct UserFilter {
 #[derive(Debug, Clone)]
 pub struct DesktopRow {
     /// Desktop id.
-    pub id: String,
+    pub id: DesktopId,
     /// Owning project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// `computer_name`.
     pub computer_name: String,
     /// `status`.
@@ -67,7 +70,7 @@ pub struct DesktopRow {
     /// `login_status`.
     pub login_status: LoginStatus,
     /// The sub-job holding the desktop.
-    pub busy_sub_job: Option<String>,
+    pub busy_sub_job: Option<SubJobId>,
     /// Assigned user.
     pub user_name: Option<String>,
     /// Assigned user's e-mail.
@@ -75,7 +78,7 @@ pub struct DesktopRow {
     /// DEDICATED or POOLED.
     pub desktop_type: DesktopType,
     /// Pool, for pooled desktops.
-    pub pool_id: Option<String>,
+    pub pool_id: Option<PoolId>,
     /// Product (flavor).
     pub product_id: String,
     /// Image of the system disk.
@@ -89,11 +92,11 @@ pub struct DesktopRow {
     /// Compute host (libvirt URI), if placed.
     pub host: Option<String>,
     /// JSON of the SDK's Volume.
-    pub root_volume: String,
+    pub root_volume: Disk,
     /// JSON array of the SDK's Volume.
-    pub data_volumes: String,
+    pub data_volumes: Vec<Disk>,
     /// JSON array of the SDK's Tag.
-    pub tags: String,
+    pub tags: Vec<Tag>,
     /// Creation time.
     pub created_ms: i64,
 }
@@ -146,17 +149,17 @@ pub struct DesktopFilter {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     /// Job id.
-    pub id: String,
+    pub id: JobId,
     /// Owning project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// `job_type`.
     pub job_type: JobType,
     /// Operation parameters as JSON (image for rebuild, message, delete options ...).
-    pub params: String,
+    pub params: JobParams,
     /// Who asked (access key or token user).
     pub requested_by: String,
     /// Pool the job acts on, if any.
-    pub pool_id: Option<String>,
+    pub pool_id: Option<PoolId>,
     /// Sub-jobs do not start before this time (rebuild `delay_time`).
     pub run_after_ms: i64,
     /// Submission time.
@@ -187,7 +190,7 @@ pub struct BatchOutcome {
     /// Desktops that did not.
     pub refused: Vec<Refused>,
     /// Sub-jobs cancelled by a forced delete (to stop their running work).
-    pub cancelled_sub_jobs: Vec<String>,
+    pub cancelled_sub_jobs: Vec<SubJobId>,
 }
 
 /// The result of `retry_job`.
@@ -210,11 +213,13 @@ pub enum RetryOutcome {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     /// Sub-job id.
-    pub sub_job_id: String,
+    pub sub_job_id: SubJobId,
     /// Job id.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Project.
-    pub project_id: String,
+    pub project_id: ProjectId,
+    /// The desktop it acts on.
+    pub desktop_id: DesktopId,
     /// Operation.
     pub operation: Operation,
     /// Desktop status before the operation began.
@@ -222,49 +227,28 @@ pub struct Claimed {
     /// Login status before the operation began.
     pub prev_login: LoginStatus,
     /// Job parameters (JSON).
-    pub params: String,
+    pub params: JobParams,
     /// Attempt number (1 = first).
     pub attempt: i64,
     /// The desktop, if it still exists and this sub-job still holds it.
     pub desktop: Option<DesktopRow>,
 }
 
-/// A finished sub-job, as the worker reports it.
-#[derive(Debug, Clone)]
-pub struct Completion {
-    /// Sub-job id.
-    pub sub_job_id: String,
-    /// Job id.
-    pub job_id: String,
-    /// Desktop id.
-    pub desktop_id: String,
-    /// `None` on success, else `(error_code, fail_reason)`.
-    pub error: Option<(String, String)>,
-    /// Where the desktop settles.
-    pub settled: Settled,
-    /// Node that ran it (`host` of the sub-job).
-    pub host: String,
-    /// New image after a rebuild: (image_id, image_type).
-    pub new_image: Option<(String, String)>,
-    /// Placement after a create: (compute host, ip).
-    pub placement: Option<(Option<String>, Option<String>)>,
-    /// Delete this user (project, user name) if this leaves them without desktops.
-    pub delete_orphan_user: Option<(String, String)>,
-}
+pub use crate::domain::completion::{Completion, Effect, Outcome};
 
 /// A stored job with its counters.
 #[derive(Debug, Clone)]
 pub struct JobRow {
     /// Job id.
-    pub id: String,
+    pub id: JobId,
     /// Project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// `job_type`.
     pub job_type: JobType,
     /// `status`.
     pub status: JobStatus,
     /// Parameters.
-    pub params: String,
+    pub params: JobParams,
     /// Who asked.
     pub requested_by: String,
     /// Sub-jobs in all.
@@ -289,15 +273,15 @@ pub struct JobRow {
 #[derive(Debug, Clone)]
 pub struct SubJobRow {
     /// Sub-job id.
-    pub id: String,
+    pub id: SubJobId,
     /// Job id.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// `job_type`.
     pub job_type: JobType,
     /// Desktop.
-    pub desktop_id: String,
+    pub desktop_id: DesktopId,
     /// Desktop name at submission.
     pub desktop_name: String,
     /// User at submission.
@@ -334,7 +318,7 @@ pub struct SubJobRow {
 #[derive(Debug, Clone, Default)]
 pub struct SubJobFilter {
     /// Project (always set by the API).
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// One job.
     pub job_id: Option<String>,
     /// One type.
@@ -378,9 +362,9 @@ pub struct NotificationRow {
     /// Id.
     pub id: String,
     /// Project.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// Desktop concerned.
-    pub desktop_id: String,
+    pub desktop_id: DesktopId,
     /// Its name.
     pub desktop_name: String,
     /// Recipient.
@@ -392,7 +376,7 @@ pub struct NotificationRow {
     /// Text.
     pub message: String,
     /// The job that caused it.
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     /// When.
     pub created_ms: i64,
 }
@@ -401,7 +385,7 @@ pub struct NotificationRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimFault {
     /// Desktop id.
-    pub desktop_id: String,
+    pub desktop_id: DesktopId,
     /// How many of the next operations fail.
     pub fail_remaining: i64,
     /// Which operations (wire names, comma separated); `None` = all.
@@ -418,9 +402,9 @@ pub struct SimFault {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimApplied {
     /// The sub-job it carried out.
-    pub op_id: String,
+    pub op_id: SubJobId,
     /// The desktop.
-    pub desktop_id: String,
+    pub desktop_id: DesktopId,
     /// Its wire name (`os-stop` ...).
     pub operation: String,
     /// The node whose simulator did it.
@@ -433,7 +417,7 @@ pub struct SimApplied {
 #[derive(Debug, Clone)]
 pub struct ApiUserRow {
     /// Project the user may act on.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// Name.
     pub user_name: String,
     /// Argon2 PHC string.
@@ -448,7 +432,7 @@ pub struct TokenRow {
     /// Hex SHA-256 of the token.
     pub token_hash: String,
     /// Project it is scoped to.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// Who it was issued to.
     pub user_name: String,
     /// Issued.

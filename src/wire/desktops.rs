@@ -24,6 +24,42 @@ pub struct Tag {
     pub value: Option<String>,
 }
 
+impl From<&crate::domain::desktop::Disk> for Volume {
+    fn from(d: &crate::domain::desktop::Disk) -> Self {
+        Self {
+            kind: d.kind.clone(),
+            size: d.size,
+        }
+    }
+}
+
+impl From<Volume> for crate::domain::desktop::Disk {
+    fn from(v: Volume) -> Self {
+        Self {
+            kind: v.kind,
+            size: v.size,
+        }
+    }
+}
+
+impl From<&crate::domain::desktop::Tag> for Tag {
+    fn from(t: &crate::domain::desktop::Tag) -> Self {
+        Self {
+            key: t.key.clone(),
+            value: t.value.clone(),
+        }
+    }
+}
+
+impl From<Tag> for crate::domain::desktop::Tag {
+    fn from(t: Tag) -> Self {
+        Self {
+            key: t.key,
+            value: t.value,
+        }
+    }
+}
+
 /// Desktop — one desktop of a create request with its user.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct DesktopUser {

@@ -31,6 +31,32 @@ pub struct AutoscalePolicy {
     pub idle_retention_duration: Option<i64>,
 }
 
+impl From<AutoscalePolicy> for crate::domain::pool::AutoscalePolicy {
+    fn from(p: AutoscalePolicy) -> Self {
+        Self {
+            autoscale_type: p.autoscale_type,
+            max_auto_created: p.max_auto_created,
+            min_idle: p.min_idle,
+            once_auto_created: p.once_auto_created,
+            min_retention: p.min_retention,
+            idle_retention_duration: p.idle_retention_duration,
+        }
+    }
+}
+
+impl From<&crate::domain::pool::AutoscalePolicy> for AutoscalePolicy {
+    fn from(p: &crate::domain::pool::AutoscalePolicy) -> Self {
+        Self {
+            autoscale_type: p.autoscale_type.clone(),
+            max_auto_created: p.max_auto_created,
+            min_idle: p.min_idle,
+            once_auto_created: p.once_auto_created,
+            min_retention: p.min_retention,
+            idle_retention_duration: p.idle_retention_duration,
+        }
+    }
+}
+
 /// AuthorizedObjects — a user or group allowed to use a pool.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuthorizedObjects {

@@ -7,14 +7,15 @@
 //! tests print a loud SKIP line and return. The database sorts text by an
 //! English collation where the server has ICU, so byte order must be asked for.
 
-use deskplane::domain::desktop::{DesktopStatus, DesktopType, LoginStatus};
+use deskplane::domain::desktop::{DesktopStatus, DesktopType, Disk, LoginStatus};
 use deskplane::domain::ids::{DesktopId, JobId, ProjectId};
-use deskplane::domain::job::JobType;
+use deskplane::domain::job::{JobParams, JobType};
 use deskplane::domain::machine::{Operation, Settled};
 use deskplane::store::postgres::PostgresStore;
 use deskplane::store::sqlite::SqliteStore;
 use deskplane::store::{
-    Claimed, Completion, DesktopRow, Holder, NewDesktop, NewJob, Store, StoreOptions,
+    Claimed, Completion, DesktopRow, Effect, Holder, NewDesktop, NewJob, Outcome, Store,
+    StoreOptions,
 };
 use sqlx::Connection;
 use std::collections::HashMap;
@@ -158,9 +159,14 @@ pub fn incarnation(name: &str, n: u32) -> Holder {
     }
 }
 
+/// The project id `name` (which must be a valid one, like `p1`).
+pub fn pid(name: &str) -> ProjectId {
+    name.parse().expect("a valid project id")
+}
+
 /// A new project id, registered in the store.
-pub async fn project(store: &dyn Store) -> String {
-    let p = ProjectId::new().to_string();
+pub async fn project(store: &dyn Store) -> ProjectId {
+    let p = ProjectId::new();
     store
         .ensure_project(&p, "test", 1)
         .await
@@ -169,10 +175,10 @@ pub async fn project(store: &dyn Store) -> String {
 }
 
 /// A desktop row with plain defaults.
-pub fn desktop(project: &str, name: &str) -> DesktopRow {
+pub fn desktop(project: &ProjectId, name: &str) -> DesktopRow {
     DesktopRow {
-        id: DesktopId::new().to_string(),
-        project_id: project.to_owned(),
+        id: DesktopId::new(),
+        project_id: project.clone(),
         computer_name: name.to_owned(),
         status: DesktopStatus::Build,
         task_status: None,
@@ -188,20 +194,23 @@ pub fn desktop(project: &str, name: &str) -> DesktopRow {
         availability_zone: "cn-north-4a".into(),
         ip_address: "10.0.0.1".into(),
         host: None,
-        root_volume: r#"{"type":"SAS","size":80}"#.into(),
-        data_volumes: "[]".into(),
-        tags: "[]".into(),
+        root_volume: Disk {
+            kind: "SAS".into(),
+            size: 80,
+        },
+        data_volumes: Vec::new(),
+        tags: Vec::new(),
         created_ms: 1_000,
     }
 }
 
 /// A job of `job_type` in `project`, submitted at `now_ms`.
-pub fn job(project: &str, job_type: JobType, now_ms: i64) -> NewJob {
+pub fn job(project: &ProjectId, job_type: JobType, now_ms: i64) -> NewJob {
     NewJob {
-        id: JobId::new().to_string(),
-        project_id: project.to_owned(),
+        id: JobId::new(),
+        project_id: project.clone(),
         job_type,
-        params: "{}".into(),
+        params: JobParams::default(),
         requested_by: "AKTEST".into(),
         pool_id: None,
         run_after_ms: 0,
@@ -210,7 +219,7 @@ pub fn job(project: &str, job_type: JobType, now_ms: i64) -> NewJob {
 }
 
 /// Submit a create job for `rows`; returns the job id.
-pub async fn create(store: &dyn Store, project: &str, rows: &[DesktopRow]) -> String {
+pub async fn create(store: &dyn Store, project: &ProjectId, rows: &[DesktopRow]) -> JobId {
     let j = job(project, JobType::CreateDesktops, 1_000);
     let new: Vec<NewDesktop> = rows.iter().map(|r| NewDesktop { row: r.clone() }).collect();
     store
@@ -222,24 +231,24 @@ pub async fn create(store: &dyn Store, project: &str, rows: &[DesktopRow]) -> St
 
 /// A completion of `c` on `host`: success settles where the state machine says.
 pub fn success(c: &Claimed) -> Completion {
-    let desktop_id = c.desktop.as_ref().map(|d| d.id.clone()).unwrap_or_default();
     Completion {
-        sub_job_id: c.sub_job_id.clone(),
-        job_id: c.job_id.clone(),
-        desktop_id,
-        error: None,
-        settled: c.operation.succeeded(c.prev_status, c.prev_login),
+        sub_job_id: c.sub_job_id,
+        job_id: c.job_id,
+        desktop_id: c.desktop_id,
+        project_id: c.project_id.clone(),
         host: "node-test".into(),
-        new_image: None,
-        placement: None,
-        delete_orphan_user: None,
+        settled: c.operation.succeeded(c.prev_status, c.prev_login),
+        outcome: Outcome::Done(Effect::Nothing),
     }
 }
 
 /// A failed completion of `c`: settles where the state machine says.
 pub fn failure(c: &Claimed, code: &str, reason: &str) -> Completion {
     Completion {
-        error: Some((code.to_owned(), reason.to_owned())),
+        outcome: Outcome::Failed {
+            code: code.to_owned(),
+            reason: reason.to_owned(),
+        },
         settled: c.operation.failed(c.prev_status, c.prev_login),
         ..success(c)
     }
@@ -277,23 +286,22 @@ pub async fn run_all(
 /// Create one desktop per status in `states` and settle each there; returns ids.
 pub async fn desktops_in(
     store: &dyn Store,
-    project: &str,
+    project: &ProjectId,
     states: &[DesktopStatus],
-) -> Vec<String> {
+) -> Vec<DesktopId> {
     let rows: Vec<DesktopRow> = states
         .iter()
         .enumerate()
         .map(|(i, _)| desktop(project, &format!("pc-{i:03}")))
         .collect();
     create(store, project, &rows).await;
-    let wanted: HashMap<String, DesktopStatus> = rows
-        .iter()
-        .zip(states)
-        .map(|(r, s)| (r.id.clone(), *s))
-        .collect();
+    let wanted: HashMap<DesktopId, DesktopStatus> =
+        rows.iter().zip(states).map(|(r, s)| (r.id, *s)).collect();
     run_all(store, 2_000, |c| {
-        let id = c.desktop.as_ref().map(|d| d.id.clone()).unwrap_or_default();
-        let s = wanted.get(&id).copied().unwrap_or(DesktopStatus::Active);
+        let s = wanted
+            .get(&c.desktop_id)
+            .copied()
+            .unwrap_or(DesktopStatus::Active);
         Settled::Stays(s, s.idle_login())
     })
     .await;
@@ -301,7 +309,7 @@ pub async fn desktops_in(
 }
 
 /// The one desktop with this id, which must exist.
-pub async fn get(store: &dyn Store, project: &str, id: &str) -> DesktopRow {
+pub async fn get(store: &dyn Store, project: &ProjectId, id: &DesktopId) -> DesktopRow {
     store
         .get_desktop(project, id)
         .await

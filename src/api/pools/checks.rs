@@ -3,6 +3,7 @@
 use super::super::create_plan;
 use super::super::error::{ApiError, ApiResult};
 use super::super::state::AppState;
+use crate::domain::pool::AutoscalePolicy as Policy;
 use crate::domain::time::now_ms;
 use crate::store::PoolMember;
 use crate::wire::params::{AUTOSCALE_TYPES, OBJECT_TYPES};
@@ -23,7 +24,7 @@ pub(super) fn check_name(name: &str) -> ApiResult<()> {
     }
 }
 
-pub(super) fn check_policy(p: &AutoscalePolicy) -> ApiResult<String> {
+pub(super) fn check_policy(p: AutoscalePolicy) -> ApiResult<Policy> {
     for (k, v) in [
         ("min_idle", p.min_idle),
         ("max_auto_created", p.max_auto_created),
@@ -43,7 +44,7 @@ pub(super) fn check_policy(p: &AutoscalePolicy) -> ApiResult<String> {
             "Invalid autoscale_policy.autoscale_type {t:?}; allowed: ACCESS_CREATED, AUTO_CREATED."
         )));
     }
-    Ok(serde_json::to_string(p).unwrap_or_default())
+    Ok(p.into())
 }
 
 pub(super) fn retention(v: Option<i64>) -> ApiResult<Option<i64>> {

@@ -9,12 +9,13 @@
 
 use super::create_plan::{self, TemplateReq};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Path, QueryParams};
+use super::extract::{Id, Json, QueryParams};
 use super::present;
 use super::state::{AppState, Caller};
 use super::submit;
 use crate::domain::desktop::PoolActionType;
 use crate::domain::error_code::Code;
+use crate::domain::ids::PoolId;
 use crate::domain::job::JobType;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::jobs::JobParams;
@@ -58,7 +59,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The caller's pool, or 404 (403 when it is another project's).
-pub async fn pool_of(st: &AppState, caller: &Caller, pool_id: &str) -> ApiResult<PoolRow> {
+pub async fn pool_of(st: &AppState, caller: &Caller, pool_id: &PoolId) -> ApiResult<PoolRow> {
     if let Some(p) = st.store.get_pool(&caller.project_id, pool_id).await? {
         return Ok(p);
     }
@@ -121,13 +122,9 @@ async fn create(
         },
     )?;
     let members = members_of(req.authorized_objects.unwrap_or_default())?;
-    let policy = req
-        .autoscale_policy
-        .as_ref()
-        .map(check_policy)
-        .transpose()?;
+    let policy = req.autoscale_policy.map(check_policy).transpose()?;
     let pool = PoolRow {
-        id: crate::domain::ids::PoolId::new().to_string(),
+        id: PoolId::new(),
         project_id: caller.project_id.clone(),
         name: name.clone(),
         pool_type,
@@ -165,8 +162,8 @@ async fn create(
     }
     st.engine.wake();
     Ok(axum::Json(CreateDesktopPoolResponse {
-        job_id: job.id,
-        pool_id: pool.id,
+        job_id: job.id.to_string(),
+        pool_id: pool.id.to_string(),
     }))
 }
 
@@ -213,11 +210,11 @@ async fn list(
 async fn show(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, pool_id)): Path<(String, String)>,
+    Id(pool_id): Id<PoolId>,
 ) -> ApiResult<axum::Json<DesktopPoolInfo>> {
     let p = pool_of(&st, &caller, &pool_id).await?;
     let f = DesktopFilter {
-        pool_ids: vec![pool_id],
+        pool_ids: vec![pool_id.to_string()],
         limit: 1,
         ..DesktopFilter::default()
     };
@@ -249,7 +246,7 @@ async fn show(
 async fn update(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, pool_id)): Path<(String, String)>,
+    Id(pool_id): Id<PoolId>,
     Json(req): Json<UpdateDesktopPoolAttributesReq>,
 ) -> ApiResult<StatusCode> {
     pool_of(&st, &caller, &pool_id).await?;
@@ -268,16 +265,10 @@ async fn update(
     let u = PoolUpdate {
         name: req.name.clone(),
         description: req.description,
-        tags: req
-            .tags
-            .map(|t| serde_json::to_string(&t).unwrap_or_default()),
+        tags: req.tags.map(|t| t.into_iter().map(Into::into).collect()),
         disconnected_retention_period: retention(req.disconnected_retention_period)?,
         enable_autoscale: req.enable_autoscale,
-        autoscale_policy: req
-            .autoscale_policy
-            .as_ref()
-            .map(check_policy)
-            .transpose()?,
+        autoscale_policy: req.autoscale_policy.map(check_policy).transpose()?,
     };
     match st.store.update_pool(&caller.project_id, &pool_id, &u).await {
         Ok(_) => Ok(StatusCode::OK),
@@ -306,7 +297,7 @@ async fn update(
 async fn delete(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, pool_id)): Path<(String, String)>,
+    Id(pool_id): Id<PoolId>,
 ) -> ApiResult<StatusCode> {
     match st.store.delete_pool(&caller.project_id, &pool_id).await? {
         PoolDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
@@ -338,12 +329,12 @@ async fn delete(
 async fn desktops(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, pool_id)): Path<(String, String)>,
+    Id(pool_id): Id<PoolId>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<ListPoolDesktopsDetailResponse>> {
     pool_of(&st, &caller, &pool_id).await?;
     let f = DesktopFilter {
-        pool_ids: vec![pool_id],
+        pool_ids: vec![pool_id.to_string()],
         status: q
             .one_of("status", DESKTOP_STATUSES)?
             .map(|s| s.to_ascii_uppercase()),
@@ -383,7 +374,7 @@ async fn desktops(
 async fn expand(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, pool_id)): Path<(String, String)>,
+    Id(pool_id): Id<PoolId>,
     Json(req): Json<ExpandDesktopPoolReq>,
 ) -> ApiResult<axum::Json<JobIdResponse>> {
     let p = pool_of(&st, &caller, &pool_id).await?;
@@ -410,7 +401,7 @@ async fn expand(
 async fn action(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, pool_id)): Path<(String, String)>,
+    Id(pool_id): Id<PoolId>,
     Json(req): Json<DesktopPoolActionReq>,
 ) -> ApiResult<axum::Json<JobIdResponse>> {
     let detail = |e: ApiError| e.with_detail(format!("pool_id={pool_id}"));
@@ -441,7 +432,9 @@ async fn action(
         )));
     }
     st.engine.wake();
-    Ok(axum::Json(JobIdResponse { job_id: job.id }))
+    Ok(axum::Json(JobIdResponse {
+        job_id: job.id.to_string(),
+    }))
 }
 
 /// List the users and groups authorized to use a pool.
@@ -460,7 +453,7 @@ async fn action(
 async fn members(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, pool_id)): Path<(String, String)>,
+    Id(pool_id): Id<PoolId>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<ListDesktopPoolAuthorizedObjectsResponse>> {
     pool_of(&st, &caller, &pool_id).await?;
@@ -500,7 +493,7 @@ async fn members(
 async fn change_members(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((_, pool_id)): Path<(String, String)>,
+    Id(pool_id): Id<PoolId>,
     Json(req): Json<PoolAuthorizedObjectsReq>,
 ) -> ApiResult<StatusCode> {
     pool_of(&st, &caller, &pool_id).await?;

@@ -58,16 +58,16 @@ pub async fn grow(
             image_id: Some(p.image_id.clone()),
             image_type: None,
             availability_zone: Some(p.availability_zone.clone()),
-            root_volume: serde_json::from_str(&p.root_volume).ok(),
-            data_volumes: serde_json::from_str(&p.data_volumes).ok(),
-            tags: serde_json::from_str(&p.tags).ok(),
+            root_volume: Some((&p.root_volume).into()),
+            data_volumes: Some(p.data_volumes.iter().map(Into::into).collect()),
+            tags: Some(p.tags.iter().map(Into::into).collect()),
         },
     )?;
     let desktops = pool_desktops(caller, &tpl, p, n);
     let job = submit::new_job(caller, job_type, &JobParams::default(), Some(p.id.clone()));
     st.store.submit_create(&job, &desktops, &[]).await?;
     st.engine.wake();
-    Ok(job.id)
+    Ok(job.id.to_string())
 }
 
 /// Pool upkeep, once a second until `shutdown`, on the one node holding `lease`:

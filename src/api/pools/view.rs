@@ -25,7 +25,7 @@ pub(super) fn info(st: &AppState, p: &PoolRow, busy: bool) -> DesktopPoolInfo {
             package_type: pr.package_type.clone(),
         });
     DesktopPoolInfo {
-        id: p.id.clone(),
+        id: p.id.to_string(),
         name: p.name.clone(),
         pool_type: p.pool_type.clone(),
         description: p.description.clone(),
@@ -39,24 +39,16 @@ pub(super) fn info(st: &AppState, p: &PoolRow, busy: bool) -> DesktopPoolInfo {
         image_name: image.map(|i| i.name.clone()).unwrap_or_default(),
         image_os_type: image.map(|i| i.os_type.clone()).unwrap_or_default(),
         image_os_version: image.map(|i| i.os_version.clone()).unwrap_or_default(),
-        root_volume: serde_json::from_str(&p.root_volume).unwrap_or(
-            crate::wire::desktops::Volume {
-                kind: "SAS".into(),
-                size: 80,
-            },
-        ),
-        data_volumes: serde_json::from_str(&p.data_volumes).unwrap_or_default(),
+        root_volume: (&p.root_volume).into(),
+        data_volumes: p.data_volumes.iter().map(Into::into).collect(),
         disconnected_retention_period: p.disconnected_retention_period,
         enable_autoscale: p.enable_autoscale,
-        autoscale_policy: p
-            .autoscale_policy
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok()),
+        autoscale_policy: p.autoscale_policy.as_ref().map(Into::into),
         status: if busy {
             "TEMPORARY".into()
         } else {
             "STEADY".into()
         },
-        tags: serde_json::from_str(&p.tags).unwrap_or_default(),
+        tags: p.tags.iter().map(Into::into).collect(),
     }
 }

@@ -4,10 +4,12 @@
 //! users, then jobs, each by id — so concurrent nodes wait, never deadlock.
 
 use super::db::PgTx;
+use crate::domain::completion::{Effect, Stay};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
+use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId};
 use crate::domain::machine::Operation;
 use crate::store::sql::Decode;
-use crate::store::sql::bulk::{Bulk, Correction, NewSub, RefusedSub, Requeue, Settle};
+use crate::store::sql::bulk::{Bulk, Correction, NewSub, RefusedSub, Requeue};
 use crate::store::sql::decode::{self, DESKTOP_COLS};
 use crate::store::{
     Completion, DesktopRow, NewJob, NotificationRow, PoolMember, StoreResult, UserRow,
@@ -17,6 +19,11 @@ use std::collections::HashSet;
 /// One column of `rows`, as an array to bind.
 fn col<'a, T, V>(rows: &'a [T], f: impl Fn(&'a T) -> V) -> Vec<V> {
     rows.iter().map(f).collect()
+}
+
+/// A JSON column's text.
+fn encode<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
 impl PgTx {
@@ -38,12 +45,15 @@ impl PgTx {
 }
 
 impl Bulk for PgTx {
-    async fn lock_desktops(&mut self, ids: &[String]) -> StoreResult<Vec<DesktopRow>> {
+    async fn lock_desktops(&mut self, ids: &[DesktopId]) -> StoreResult<Vec<DesktopRow>> {
         let sql = format!(
             "SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id = ANY($1) ORDER BY d.id FOR UPDATE"
         );
-        self.rows(sqlx::query(&sql).bind(ids), decode::desktop)
-            .await
+        self.rows(
+            sqlx::query(&sql).bind(col(ids, DesktopId::to_string)),
+            decode::desktop,
+        )
+        .await
     }
 
     async fn insert_users(&mut self, users: &[UserRow]) -> StoreResult<()> {
@@ -71,7 +81,7 @@ impl Bulk for PgTx {
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
                  $7::bigint[]) ON CONFLICT (project_id, user_name) DO NOTHING",
             )
-            .bind(col(&users, |u| u.id.as_str()))
+            .bind(col(&users, |u| u.id.to_string()))
             .bind(col(&users, |u| u.project_id.as_str()))
             .bind(col(&users, |u| u.user_name.as_str()))
             .bind(col(&users, |u| u.user_email.as_deref()))
@@ -86,6 +96,7 @@ impl Bulk for PgTx {
     async fn insert_desktops(&mut self, subs: &[NewSub<'_>]) -> StoreResult<()> {
         let d = |f: fn(&DesktopRow) -> &str| col(subs, move |s| f(s.desktop));
         let o = |f: fn(&DesktopRow) -> Option<&str>| col(subs, move |s| f(s.desktop));
+        let json = |f: fn(&DesktopRow) -> String| col(subs, move |s| f(s.desktop));
         self.run(
             sqlx::query(
                 "INSERT INTO desktops (id, project_id, computer_name, status, task_status, login_status, \
@@ -101,23 +112,23 @@ impl Bulk for PgTx {
                  image_type, availability_zone, ip_address, host, root_volume, data_volumes, tags, created_ms, ord) \
                  ORDER BY v.ord",
             )
-            .bind(d(|d| &d.id))
-            .bind(d(|d| &d.project_id))
+            .bind(col(subs, |s| s.desktop.id.to_string()))
+            .bind(d(|d| d.project_id.as_str()))
             .bind(d(|d| &d.computer_name))
-            .bind(col(subs, |s| s.id.as_str()))
+            .bind(col(subs, |s| s.id.to_string()))
             .bind(o(|d| d.user_name.as_deref()))
             .bind(o(|d| d.user_email.as_deref()))
             .bind(col(subs, |s| s.desktop.desktop_type.as_str()))
-            .bind(o(|d| d.pool_id.as_deref()))
+            .bind(col(subs, |s| s.desktop.pool_id.map(|p| p.to_string())))
             .bind(d(|d| &d.product_id))
             .bind(d(|d| &d.image_id))
             .bind(d(|d| &d.image_type))
             .bind(d(|d| &d.availability_zone))
             .bind(d(|d| &d.ip_address))
             .bind(o(|d| d.host.as_deref()))
-            .bind(d(|d| &d.root_volume))
-            .bind(d(|d| &d.data_volumes))
-            .bind(d(|d| &d.tags))
+            .bind(json(|d| encode(&d.root_volume)))
+            .bind(json(|d| encode(&d.data_volumes)))
+            .bind(json(|d| encode(&d.tags)))
             .bind(col(subs, |s| s.desktop.created_ms))
             .bind(DesktopStatus::Build.as_str())
             .bind(Operation::Create.task_status().as_str())
@@ -142,8 +153,8 @@ impl Bulk for PgTx {
                  $8::text[], $9::text[]) WITH ORDINALITY AS v(id, desktop_id, desktop_name, user_name, \
                  product_id, ip_address, operation, prev_status, prev_login, ord) ORDER BY v.ord",
             )
-            .bind(col(subs, |s| s.id.as_str()))
-            .bind(d(|d| &d.id))
+            .bind(col(subs, |s| s.id.to_string()))
+            .bind(col(subs, |s| s.desktop.id.to_string()))
             .bind(d(|d| &d.computer_name))
             .bind(col(subs, |s| s.desktop.user_name.as_deref()))
             .bind(d(|d| &d.product_id))
@@ -151,8 +162,8 @@ impl Bulk for PgTx {
             .bind(col(subs, |s| s.operation.to_string()))
             .bind(col(subs, |s| s.before().0.as_str()))
             .bind(col(subs, |s| s.before().1.as_str()))
-            .bind(&job.id)
-            .bind(&job.project_id)
+            .bind(job.id.to_string())
+            .bind(job.project_id.as_str())
             .bind(job.job_type.as_str())
             .bind(job.run_after_ms)
             .bind(job.now_ms),
@@ -183,7 +194,7 @@ impl Bulk for PgTx {
                  user_name, product_id, ip, prev_status, prev_login, code, reason, ord) ORDER BY v.ord",
             )
             .bind(col(refused, |_| crate::domain::ids::SubJobId::new().to_string()))
-            .bind(d(|d| &d.id))
+            .bind(col(refused, |r| r.desktop.id.to_string()))
             .bind(d(|d| &d.computer_name))
             .bind(col(refused, |r| r.desktop.user_name.as_deref()))
             .bind(d(|d| &d.product_id))
@@ -192,8 +203,8 @@ impl Bulk for PgTx {
             .bind(col(refused, |r| r.desktop.login_status.as_str()))
             .bind(col(refused, |r| r.code.as_str()))
             .bind(col(refused, |r| r.reason.as_str()))
-            .bind(&job.id)
-            .bind(&job.project_id)
+            .bind(job.id.to_string())
+            .bind(job.project_id.as_str())
             .bind(job.job_type.as_str())
             .bind(op.to_string())
             .bind(job.now_ms),
@@ -211,15 +222,15 @@ impl Bulk for PgTx {
                 "UPDATE desktops d SET task_status = v.task, busy_sub_job = v.sub \
                  FROM UNNEST($1::text[], $2::text[], $3::text[]) AS v(id, sub, task) WHERE d.id = v.id",
             )
-            .bind(col(subs, |s| s.desktop.id.as_str()))
-            .bind(col(subs, |s| s.id.as_str()))
+            .bind(col(subs, |s| s.desktop.id.to_string()))
+            .bind(col(subs, |s| s.id.to_string()))
             .bind(col(subs, |s| s.operation.task_status().as_str())),
         )
         .await
         .map(drop)
     }
 
-    async fn cancel_sub_jobs(&mut self, ids: &[String], now_ms: i64) -> StoreResult<Vec<String>> {
+    async fn cancel_sub_jobs(&mut self, ids: &[SubJobId], now_ms: i64) -> StoreResult<Vec<JobId>> {
         let code = crate::domain::error_code::Code::Cancelled;
         self.rows(
             sqlx::query(
@@ -229,11 +240,11 @@ impl Bulk for PgTx {
                  progress = 100, lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, \
                  claim_token = NULL FROM l WHERE s.id = l.id RETURNING s.job_id",
             )
-            .bind(ids)
+            .bind(col(ids, SubJobId::to_string))
             .bind(code.wire())
             .bind(code.default_message())
             .bind(now_ms),
-            decode::text,
+            |r| decode::typed(r, 0, "job id"),
         )
         .await
     }
@@ -243,8 +254,8 @@ impl Bulk for PgTx {
         incarnation: &str,
         done: &[Completion],
         now_ms: i64,
-    ) -> StoreResult<HashSet<String>> {
-        let ids: Vec<String> = self
+    ) -> StoreResult<HashSet<SubJobId>> {
+        let ids: Vec<SubJobId> = self
             .rows(
                 sqlx::query(
                     "WITH mine AS (SELECT id FROM sub_jobs WHERE id = ANY($1) AND status = 'RUNNING' \
@@ -256,30 +267,34 @@ impl Bulk for PgTx {
                      lease_until = NULL, claim_token = NULL, end_ms = $7 \
                      FROM mine JOIN v ON v.id = mine.id WHERE s.id = mine.id RETURNING s.id",
                 )
-                .bind(col(done, |c| c.sub_job_id.as_str()))
-                .bind(col(done, |c| if c.error.is_none() { "SUCCESS" } else { "FAILED" }))
-                .bind(col(done, |c| c.error.as_ref().map(|(code, _)| code.as_str())))
-                .bind(col(done, |c| c.error.as_ref().map(|(_, reason)| reason.as_str())))
+                .bind(col(done, |c| c.sub_job_id.to_string()))
+                .bind(col(done, |c| if c.failure().is_none() { "SUCCESS" } else { "FAILED" }))
+                .bind(col(done, |c| c.failure().map(|(code, _)| code)))
+                .bind(col(done, |c| c.failure().map(|(_, reason)| reason)))
                 .bind(col(done, |c| c.host.as_str()))
                 .bind(incarnation)
                 .bind(now_ms),
-                decode::text,
+                |r| decode::typed(r, 0, "sub-job id"),
             )
             .await?;
         Ok(ids.into_iter().collect())
     }
 
-    async fn settle_desktops(&mut self, stays: &[Settle<'_>]) -> StoreResult<()> {
+    async fn settle_desktops(&mut self, stays: &[Stay<'_>]) -> StoreResult<()> {
         if stays.is_empty() {
             return Ok(());
         }
-        let image = |s: &Settle<'_>| {
-            s.done
-                .new_image
-                .as_ref()
-                .map(|(i, t)| (i.clone(), t.clone()))
+        let image = |s: &Stay<'_>| match s.done.effect() {
+            Effect::Rebuilt {
+                image_id,
+                image_type,
+            } => (Some(image_id.clone()), Some(image_type.clone())),
+            _ => (None, None),
         };
-        let placed = |s: &Settle<'_>| s.done.placement.clone().unwrap_or_default();
+        let placed = |s: &Stay<'_>| match s.done.effect() {
+            Effect::Placed { host, ip } => (host.clone(), ip.clone()),
+            _ => (None, None),
+        };
         self.run(
             sqlx::query(
                 "UPDATE desktops d SET status = v.status, login_status = v.login, task_status = NULL, \
@@ -290,12 +305,12 @@ impl Bulk for PgTx {
                  $7::text[], $8::text[]) AS v(id, sub, status, login, image, image_type, host, ip) \
                  WHERE d.id = v.id AND d.busy_sub_job = v.sub",
             )
-            .bind(col(stays, |s| s.done.desktop_id.as_str()))
-            .bind(col(stays, |s| s.done.sub_job_id.as_str()))
+            .bind(col(stays, |s| s.done.desktop_id.to_string()))
+            .bind(col(stays, |s| s.done.sub_job_id.to_string()))
             .bind(col(stays, |s| s.status.as_str()))
             .bind(col(stays, |s| s.login.as_str()))
-            .bind(col(stays, |s| image(s).map(|(i, _)| i)))
-            .bind(col(stays, |s| image(s).map(|(_, t)| t)))
+            .bind(col(stays, |s| image(s).0))
+            .bind(col(stays, |s| image(s).1))
             .bind(col(stays, |s| placed(s).0))
             .bind(col(stays, |s| placed(s).1)),
         )
@@ -312,14 +327,14 @@ impl Bulk for PgTx {
                 "DELETE FROM desktops d USING UNNEST($1::text[], $2::text[]) AS v(id, sub) \
                  WHERE d.id = v.id AND d.busy_sub_job = v.sub",
             )
-            .bind(col(gone, |c| c.desktop_id.as_str()))
-            .bind(col(gone, |c| c.sub_job_id.as_str())),
+            .bind(col(gone, |c| c.desktop_id.to_string()))
+            .bind(col(gone, |c| c.sub_job_id.to_string())),
         )
         .await
         .map(drop)
     }
 
-    async fn delete_orphan_users(&mut self, users: &[(String, String)]) -> StoreResult<()> {
+    async fn delete_orphan_users(&mut self, users: &[(ProjectId, String)]) -> StoreResult<()> {
         if users.is_empty() {
             return Ok(());
         }
@@ -350,7 +365,7 @@ impl Bulk for PgTx {
         .map(drop)
     }
 
-    async fn requeue_failed(&mut self, job_id: &str, subs: &[Requeue<'_>]) -> StoreResult<()> {
+    async fn requeue_failed(&mut self, job_id: &JobId, subs: &[Requeue<'_>]) -> StoreResult<()> {
         let _ = job_id;
         self.run(
             sqlx::query(
@@ -360,7 +375,7 @@ impl Bulk for PgTx {
                  prev_status = v.status, prev_login = v.login \
                  FROM UNNEST($1::text[], $2::text[], $3::text[]) AS v(id, status, login) WHERE s.id = v.id",
             )
-            .bind(col(subs, |r| r.sub_job_id))
+            .bind(col(subs, |r| r.sub_job_id.to_string()))
             .bind(col(subs, |r| r.desktop.status.as_str()))
             .bind(col(subs, |r| r.desktop.login_status.as_str())),
         )
@@ -370,15 +385,20 @@ impl Bulk for PgTx {
                 "UPDATE desktops d SET task_status = v.task, busy_sub_job = v.sub \
                  FROM UNNEST($1::text[], $2::text[], $3::text[]) AS v(id, sub, task) WHERE d.id = v.id",
             )
-            .bind(col(subs, |r| r.desktop.id.as_str()))
-            .bind(col(subs, |r| r.sub_job_id))
+            .bind(col(subs, |r| r.desktop.id.to_string()))
+            .bind(col(subs, |r| r.sub_job_id.to_string()))
             .bind(col(subs, |r| r.operation.task_status().as_str())),
         )
         .await
         .map(drop)
     }
 
-    async fn insert_members(&mut self, pool_id: &str, members: &[PoolMember]) -> StoreResult<()> {
+    async fn insert_members(
+        &mut self,
+        pool_id: &PoolId,
+        members: &[PoolMember],
+    ) -> StoreResult<()> {
+        let pool_id = pool_id.to_string();
         if members.is_empty() {
             return Ok(());
         }
@@ -389,7 +409,7 @@ impl Bulk for PgTx {
                  $6::bigint[]) AS v(t, i, n, g, c) ON CONFLICT (pool_id, object_type, object_name) \
                  DO UPDATE SET user_group = excluded.user_group",
             )
-            .bind(pool_id)
+            .bind(&pool_id)
             .bind(col(members, |m| m.object_type.as_str()))
             .bind(col(members, |m| m.object_id.as_str()))
             .bind(col(members, |m| m.object_name.as_str()))
@@ -417,13 +437,13 @@ impl Bulk for PgTx {
             )
             .bind(col(list, |n| n.id.as_str()))
             .bind(col(list, |n| n.project_id.as_str()))
-            .bind(col(list, |n| n.desktop_id.as_str()))
+            .bind(col(list, |n| n.desktop_id.to_string()))
             .bind(col(list, |n| n.desktop_name.as_str()))
             .bind(col(list, |n| n.user_name.as_deref()))
             .bind(col(list, |n| n.user_email.as_deref()))
             .bind(col(list, |n| n.kind.as_str()))
             .bind(col(list, |n| n.message.as_str()))
-            .bind(col(list, |n| n.job_id.as_deref()))
+            .bind(col(list, |n| n.job_id.map(|j| j.to_string())))
             .bind(col(list, |n| n.created_ms)),
         )
         .await
@@ -441,7 +461,7 @@ impl Bulk for PgTx {
                  AS v(id, from_status, to_status, login) \
                  WHERE d.id = v.id AND d.status = v.from_status AND d.busy_sub_job IS NULL",
             )
-            .bind(col(changes, |c| c.0.as_str()))
+            .bind(col(changes, |c| c.0.to_string()))
             .bind(col(changes, |c| c.1.as_str()))
             .bind(col(changes, |c| c.2.as_str()))
             .bind(col(changes, |c| c.3.as_str())),

@@ -16,7 +16,7 @@ mod bulk;
 mod db;
 mod queue;
 
-use super::{StoreOptions, StoreResult};
+use super::{Lifecycle, StoreOptions, StoreResult};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
@@ -56,15 +56,17 @@ impl PostgresStore {
             .await?;
         Ok(Self { pool })
     }
+}
 
-    /// Close the pool (waits for connections to be returned).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Whether the database answers.
-    pub async fn ping(&self) -> StoreResult<()> {
+#[async_trait::async_trait]
+impl Lifecycle for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }

@@ -3,10 +3,11 @@
 //! recovery, and reading jobs back.
 
 use super::PostgresStore;
-use crate::store::sql::decode::{DESKTOP_COLS, desktop_at, parse};
+use crate::domain::ids::SubJobId;
+use crate::store::sql::decode::{claimed, claimed_select};
 use crate::store::sql::{Db as _, settle};
 use crate::store::{Claimed, Completion, Holder, OrphanScope, Queue, StoreResult};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 /// RUNNING sub-jobs that lost their worker: lease expired before `$1`, or
 /// (`$2`) held by an earlier incarnation of node `$3` (ours is `$4`), or (`$5`)
@@ -82,7 +83,7 @@ impl Queue for PostgresStore {
     async fn renew_leases(
         &self,
         holder: &Holder,
-        ids: &[String],
+        ids: &[SubJobId],
         lease_until_ms: i64,
     ) -> StoreResult<u64> {
         if ids.is_empty() {
@@ -96,7 +97,7 @@ impl Queue for PostgresStore {
         )
         .bind(lease_until_ms)
         .bind(&holder.incarnation)
-        .bind(ids)
+        .bind(ids.iter().map(SubJobId::to_string).collect::<Vec<_>>())
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
@@ -179,33 +180,7 @@ async fn load_claimed(tx: &mut PgConnection, ids: &[String]) -> StoreResult<Vec<
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(&format!(
-        "SELECT s.id, s.job_id, s.project_id, s.operation, s.prev_status, s.prev_login, j.params, \
-         s.attempt, {DESKTOP_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id \
-         LEFT JOIN desktops d ON d.id = s.desktop_id AND d.busy_sub_job = s.id \
-         WHERE s.id = ANY($1) ORDER BY s.seq"
-    ))
-    .bind(ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let present: Option<String> = r.try_get(8)?;
-            Ok(Claimed {
-                sub_job_id: r.try_get(0)?,
-                job_id: r.try_get(1)?,
-                project_id: r.try_get(2)?,
-                operation: parse("operation", &r.try_get::<String, _>(3)?)?,
-                prev_status: parse("prev_status", &r.try_get::<String, _>(4)?)?,
-                prev_login: parse("prev_login", &r.try_get::<String, _>(5)?)?,
-                params: r.try_get(6)?,
-                attempt: r.try_get(7)?,
-                desktop: if present.is_some() {
-                    Some(desktop_at(r, 8)?)
-                } else {
-                    None
-                },
-            })
-        })
-        .collect()
+    let sql = format!("{} WHERE s.id = ANY($1) ORDER BY s.seq", claimed_select());
+    let rows = sqlx::query(&sql).bind(ids).fetch_all(&mut *tx).await?;
+    rows.iter().map(|r| claimed(r)).collect()
 }

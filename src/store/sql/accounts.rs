@@ -2,6 +2,7 @@
 
 use super::decode::{self, API_USER_COLS, CREDENTIAL_COLS, TOKEN_COLS};
 use super::{Db, Exec, q};
+use crate::domain::ids::ProjectId;
 use crate::store::{Accounts, ApiUserRow, CredentialRow, StoreResult, TokenRow, Tokens};
 
 #[async_trait::async_trait]
@@ -12,13 +13,13 @@ impl<D: Db> Accounts for D {
             .await
     }
 
-    async fn ensure_project(&self, id: &str, name: &str, now_ms: i64) -> StoreResult<()> {
+    async fn ensure_project(&self, id: &ProjectId, name: &str, now_ms: i64) -> StoreResult<()> {
         let sql = "INSERT INTO projects (id, name, created_ms) VALUES ($1, $2, $3) \
                    ON CONFLICT (id) DO NOTHING";
         self.write(q!(sql; id, name, now_ms)).await.map(drop)
     }
 
-    async fn project_exists(&self, id: &str) -> StoreResult<bool> {
+    async fn project_exists(&self, id: &ProjectId) -> StoreResult<bool> {
         let sql = "SELECT COUNT(*) FROM projects WHERE id = $1";
         Ok(self.reader().scalar(q!(sql; id)).await? > 0)
     }
@@ -39,7 +40,10 @@ impl<D: Db> Accounts for D {
         self.reader().fetch_optional(stmt, decode::credential).await
     }
 
-    async fn list_credentials(&self, project_id: Option<&str>) -> StoreResult<Vec<CredentialRow>> {
+    async fn list_credentials(
+        &self,
+        project_id: Option<&ProjectId>,
+    ) -> StoreResult<Vec<CredentialRow>> {
         let sql = format!(
             "SELECT {CREDENTIAL_COLS} FROM credentials WHERE ($1 IS NULL OR project_id = $1) \
              ORDER BY created_ms, {}",
@@ -68,7 +72,7 @@ impl<D: Db> Tokens for D {
 
     async fn get_api_user(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         user_name: &str,
     ) -> StoreResult<Option<ApiUserRow>> {
         let sql = format!(
@@ -79,7 +83,7 @@ impl<D: Db> Tokens for D {
             .await
     }
 
-    async fn list_api_users(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiUserRow>> {
+    async fn list_api_users(&self, project_id: Option<&ProjectId>) -> StoreResult<Vec<ApiUserRow>> {
         let sql = format!(
             "SELECT {API_USER_COLS} FROM api_users WHERE ($1 IS NULL OR project_id = $1) \
              ORDER BY {}, {}",
@@ -91,7 +95,7 @@ impl<D: Db> Tokens for D {
             .await
     }
 
-    async fn delete_api_user(&self, project_id: &str, user_name: &str) -> StoreResult<bool> {
+    async fn delete_api_user(&self, project_id: &ProjectId, user_name: &str) -> StoreResult<bool> {
         // Their tokens are revoked in the same transaction: none outlives its user.
         let mut tx = self.begin().await?;
         let revoke = "UPDATE tokens SET revoked = TRUE WHERE project_id = $1 AND user_name = $2";

@@ -5,7 +5,9 @@
 //! (`jobs`, `pools`, `settle`) decides what to write and calls these.
 
 use super::Exec;
+use crate::domain::completion::Stay;
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
+use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId};
 use crate::domain::machine::Operation;
 use crate::store::{
     Completion, DesktopRow, NewJob, NotificationRow, PoolMember, StoreResult, UserRow,
@@ -17,7 +19,7 @@ use std::future::Future;
 #[derive(Debug)]
 pub struct NewSub<'a> {
     /// Its id (also written to the desktop it holds).
-    pub id: String,
+    pub id: SubJobId,
     /// The desktop, as it was when the sub-job was made.
     pub desktop: &'a DesktopRow,
     /// What it does.
@@ -29,7 +31,7 @@ impl<'a> NewSub<'a> {
     #[must_use]
     pub fn new(desktop: &'a DesktopRow, operation: Operation) -> Self {
         Self {
-            id: crate::domain::ids::SubJobId::new().to_string(),
+            id: SubJobId::new(),
             desktop,
             operation,
         }
@@ -59,22 +61,11 @@ pub struct RefusedSub<'a> {
     pub reason: String,
 }
 
-/// A desktop settling where its operation left it.
-#[derive(Debug)]
-pub struct Settle<'a> {
-    /// Which completion settles it.
-    pub done: &'a Completion,
-    /// Its status now.
-    pub status: DesktopStatus,
-    /// Its login status now.
-    pub login: LoginStatus,
-}
-
 /// A FAILED sub-job put back in the queue by a retry, with its desktop's state now.
 #[derive(Debug)]
 pub struct Requeue<'a> {
     /// The sub-job.
-    pub sub_job_id: &'a str,
+    pub sub_job_id: SubJobId,
     /// Its desktop, as loaded.
     pub desktop: &'a DesktopRow,
     /// Its operation (the desktop shows its task).
@@ -82,7 +73,7 @@ pub struct Requeue<'a> {
 }
 
 /// A desktop whose status reconciliation corrects: `(id, expected, status, login)`.
-pub type Correction = (String, DesktopStatus, DesktopStatus, LoginStatus);
+pub type Correction = (DesktopId, DesktopStatus, DesktopStatus, LoginStatus);
 
 /// Multi-row writes, inside a write transaction.
 pub trait Bulk: Exec {
@@ -91,7 +82,7 @@ pub trait Bulk: Exec {
     /// transaction takes; SQLite: its one writer already excludes the others).
     fn lock_desktops(
         &mut self,
-        ids: &[String],
+        ids: &[DesktopId],
     ) -> impl Future<Output = StoreResult<Vec<DesktopRow>>> + Send;
 
     /// Inserts the users that do not exist yet.
@@ -125,9 +116,9 @@ pub trait Bulk: Exec {
     /// returns the job of each one failed.
     fn cancel_sub_jobs(
         &mut self,
-        ids: &[String],
+        ids: &[SubJobId],
         now_ms: i64,
-    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<JobId>>> + Send;
 
     /// Records finished sub-jobs still RUNNING under `incarnation`'s lease;
     /// returns the ids it recorded (the others are no longer its to finish).
@@ -136,13 +127,13 @@ pub trait Bulk: Exec {
         incarnation: &str,
         done: &[Completion],
         now_ms: i64,
-    ) -> impl Future<Output = StoreResult<HashSet<String>>> + Send;
+    ) -> impl Future<Output = StoreResult<HashSet<SubJobId>>> + Send;
 
     /// Settles desktops still held by the completing sub-jobs: status, login,
     /// new image or placement, unlocked.
     fn settle_desktops(
         &mut self,
-        stays: &[Settle<'_>],
+        stays: &[Stay<'_>],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Deletes desktops still held by the completing (delete) sub-jobs.
@@ -154,21 +145,21 @@ pub trait Bulk: Exec {
     /// Deletes these `(project, user name)` users if they have no desktop left.
     fn delete_orphan_users(
         &mut self,
-        users: &[(String, String)],
+        users: &[(ProjectId, String)],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Puts FAILED sub-jobs back in the queue as a new attempt, and their
     /// desktops under them again.
     fn requeue_failed(
         &mut self,
-        job_id: &str,
+        job_id: &JobId,
         subs: &[Requeue<'_>],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Adds or updates (privilege group) a pool's authorized members.
     fn insert_members(
         &mut self,
-        pool_id: &str,
+        pool_id: &PoolId,
         members: &[PoolMember],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 

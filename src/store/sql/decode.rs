@@ -4,8 +4,8 @@
 
 use super::Row;
 use crate::store::{
-    ApiUserRow, CredentialRow, DesktopRow, JobRow, NodeRow, NotificationRow, PoolMember, PoolRow,
-    SimApplied, SimFault, StoreError, StoreResult, SubJobRow, TokenRow, UserRow,
+    ApiUserRow, Claimed, CredentialRow, DesktopRow, JobRow, NodeRow, NotificationRow, PoolMember,
+    PoolRow, SimApplied, SimFault, StoreError, StoreResult, SubJobRow, TokenRow, UserRow,
 };
 use std::str::FromStr;
 
@@ -72,29 +72,64 @@ fn parse_opt<T: FromStr>(what: &str, s: Option<String>) -> StoreResult<Option<T>
     s.map(|s| parse(what, &s)).transpose()
 }
 
+/// A typed value stored as text in column `i` (an id, an enum).
+pub fn typed<T: FromStr>(r: &dyn Row, i: usize, what: &str) -> StoreResult<T> {
+    parse(what, &r.text(i)?)
+}
+
+/// A nullable typed value stored as text in column `i`.
+pub fn opt_typed<T: FromStr>(r: &dyn Row, i: usize, what: &str) -> StoreResult<Option<T>> {
+    parse_opt(what, r.opt_text(i)?)
+}
+
+/// A value stored as JSON in column `i`; anything else is a corrupt row.
+pub fn json<T: serde::de::DeserializeOwned>(r: &dyn Row, i: usize, what: &str) -> StoreResult<T> {
+    let text = r.text(i)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what} {text:?}: {e}")))
+}
+
+/// A nullable value stored as JSON in column `i`.
+pub fn opt_json<T: serde::de::DeserializeOwned>(
+    r: &dyn Row,
+    i: usize,
+    what: &str,
+) -> StoreResult<Option<T>> {
+    r.opt_text(i)?
+        .map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("{what} {text:?}: {e}")))
+        })
+        .transpose()
+}
+
+/// Job parameters from column `i`.
+fn params(r: &dyn Row, i: usize) -> StoreResult<crate::domain::job::JobParams> {
+    crate::domain::job::JobParams::decode(&r.text(i)?).map_err(StoreError::Corrupt)
+}
+
 /// A desktop from `DESKTOP_COLS` starting at column `at`.
 pub fn desktop_at(r: &dyn Row, at: usize) -> StoreResult<DesktopRow> {
     Ok(DesktopRow {
-        id: r.text(at)?,
-        project_id: r.text(at + 1)?,
+        id: typed(r, at, "desktop id")?,
+        project_id: typed(r, at + 1, "project id")?,
         computer_name: r.text(at + 2)?,
         status: parse("status", &r.text(at + 3)?)?,
         task_status: parse_opt("task_status", r.opt_text(at + 4)?)?,
         login_status: parse("login_status", &r.text(at + 5)?)?,
-        busy_sub_job: r.opt_text(at + 6)?,
+        busy_sub_job: opt_typed(r, at + 6, "busy_sub_job")?,
         user_name: r.opt_text(at + 7)?,
         user_email: r.opt_text(at + 8)?,
         desktop_type: parse("desktop_type", &r.text(at + 9)?)?,
-        pool_id: r.opt_text(at + 10)?,
+        pool_id: opt_typed(r, at + 10, "pool id")?,
         product_id: r.text(at + 11)?,
         image_id: r.text(at + 12)?,
         image_type: r.text(at + 13)?,
         availability_zone: r.text(at + 14)?,
         ip_address: r.text(at + 15)?,
         host: r.opt_text(at + 16)?,
-        root_volume: r.text(at + 17)?,
-        data_volumes: r.text(at + 18)?,
-        tags: r.text(at + 19)?,
+        root_volume: json(r, at + 17, "root_volume")?,
+        data_volumes: json(r, at + 18, "data_volumes")?,
+        tags: json(r, at + 19, "tags")?,
         created_ms: r.int(at + 20)?,
     })
 }
@@ -107,11 +142,11 @@ pub fn desktop(r: &dyn Row) -> StoreResult<DesktopRow> {
 /// A sub-job from `SUB_JOB_COLS`.
 pub fn sub_job(r: &dyn Row) -> StoreResult<SubJobRow> {
     Ok(SubJobRow {
-        id: r.text(0)?,
-        job_id: r.text(1)?,
-        project_id: r.text(2)?,
+        id: typed(r, 0, "sub-job id")?,
+        job_id: typed(r, 1, "job id")?,
+        project_id: typed(r, 2, "project id")?,
         job_type: parse("job_type", &r.text(3)?)?,
-        desktop_id: r.text(4)?,
+        desktop_id: typed(r, 4, "desktop id")?,
         desktop_name: r.text(5)?,
         user_name: r.opt_text(6)?,
         product_id: r.opt_text(7)?,
@@ -133,11 +168,11 @@ pub fn sub_job(r: &dyn Row) -> StoreResult<SubJobRow> {
 /// A job from `JOB_COLS`.
 pub fn job(r: &dyn Row) -> StoreResult<JobRow> {
     Ok(JobRow {
-        id: r.text(0)?,
-        project_id: r.text(1)?,
+        id: typed(r, 0, "job id")?,
+        project_id: typed(r, 1, "project id")?,
         job_type: parse("job_type", &r.text(2)?)?,
         status: parse("job status", &r.text(3)?)?,
-        params: r.text(4)?,
+        params: params(r, 4)?,
         requested_by: r.text(5)?,
         total: r.int(6)?,
         succeeded: r.int(7)?,
@@ -153,8 +188,8 @@ pub fn job(r: &dyn Row) -> StoreResult<JobRow> {
 /// A pool from `POOL_SELECT`.
 pub fn pool(r: &dyn Row) -> StoreResult<PoolRow> {
     Ok(PoolRow {
-        id: r.text(0)?,
-        project_id: r.text(1)?,
+        id: typed(r, 0, "pool id")?,
+        project_id: typed(r, 1, "project id")?,
         name: r.text(2)?,
         pool_type: r.text(3)?,
         description: r.text(4)?,
@@ -162,12 +197,12 @@ pub fn pool(r: &dyn Row) -> StoreResult<PoolRow> {
         image_id: r.text(6)?,
         image_type: r.text(7)?,
         availability_zone: r.text(8)?,
-        root_volume: r.text(9)?,
-        data_volumes: r.text(10)?,
-        tags: r.text(11)?,
+        root_volume: json(r, 9, "root_volume")?,
+        data_volumes: json(r, 10, "data_volumes")?,
+        tags: json(r, 11, "tags")?,
         disconnected_retention_period: r.int(12)?,
         enable_autoscale: r.boolean(13)?,
-        autoscale_policy: r.opt_text(14)?,
+        autoscale_policy: opt_json(r, 14, "autoscale_policy")?,
         created_ms: r.int(15)?,
         desktop_count: r.int(16)?,
         desktop_used: r.int(17)?,
@@ -188,8 +223,8 @@ pub fn member(r: &dyn Row) -> StoreResult<PoolMember> {
 /// A user from `USER_SELECT`.
 pub fn user(r: &dyn Row) -> StoreResult<UserRow> {
     Ok(UserRow {
-        id: r.text(0)?,
-        project_id: r.text(1)?,
+        id: typed(r, 0, "user id")?,
+        project_id: typed(r, 1, "project id")?,
         user_name: r.text(2)?,
         user_email: r.opt_text(3)?,
         user_phone: r.opt_text(4)?,
@@ -203,7 +238,7 @@ pub fn user(r: &dyn Row) -> StoreResult<UserRow> {
 pub fn credential(r: &dyn Row) -> StoreResult<CredentialRow> {
     Ok(CredentialRow {
         access_key: r.text(0)?,
-        project_id: r.text(1)?,
+        project_id: typed(r, 1, "project id")?,
         secret_sealed: r.blob(2)?,
         description: r.text(3)?,
         created_ms: r.int(4)?,
@@ -214,14 +249,14 @@ pub fn credential(r: &dyn Row) -> StoreResult<CredentialRow> {
 pub fn notification(r: &dyn Row) -> StoreResult<NotificationRow> {
     Ok(NotificationRow {
         id: r.text(0)?,
-        project_id: r.text(1)?,
-        desktop_id: r.text(2)?,
+        project_id: typed(r, 1, "project id")?,
+        desktop_id: typed(r, 2, "desktop id")?,
         desktop_name: r.text(3)?,
         user_name: r.opt_text(4)?,
         user_email: r.opt_text(5)?,
         kind: r.text(6)?,
         message: r.text(7)?,
-        job_id: r.opt_text(8)?,
+        job_id: opt_typed(r, 8, "job id")?,
         created_ms: r.int(9)?,
     })
 }
@@ -230,7 +265,7 @@ pub fn notification(r: &dyn Row) -> StoreResult<NotificationRow> {
 pub fn token(r: &dyn Row) -> StoreResult<TokenRow> {
     Ok(TokenRow {
         token_hash: r.text(0)?,
-        project_id: r.text(1)?,
+        project_id: typed(r, 1, "project id")?,
         user_name: r.text(2)?,
         created_ms: r.int(3)?,
         expires_ms: r.int(4)?,
@@ -241,7 +276,7 @@ pub fn token(r: &dyn Row) -> StoreResult<TokenRow> {
 /// An API user from `API_USER_COLS`.
 pub fn api_user(r: &dyn Row) -> StoreResult<ApiUserRow> {
     Ok(ApiUserRow {
-        project_id: r.text(0)?,
+        project_id: typed(r, 0, "project id")?,
         user_name: r.text(1)?,
         password_hash: r.text(2)?,
         created_ms: r.int(3)?,
@@ -262,7 +297,7 @@ pub fn node(r: &dyn Row) -> StoreResult<NodeRow> {
 /// A simulator fault from `SIM_FAULT_COLS`.
 pub fn sim_fault(r: &dyn Row) -> StoreResult<SimFault> {
     Ok(SimFault {
-        desktop_id: r.text(0)?,
+        desktop_id: typed(r, 0, "desktop id")?,
         fail_remaining: r.int(1)?,
         fail_ops: r.opt_text(2)?,
         error_code: r.opt_text(3)?,
@@ -274,12 +309,40 @@ pub fn sim_fault(r: &dyn Row) -> StoreResult<SimFault> {
 /// What the simulator carried out, from `SIM_APPLIED_COLS`.
 pub fn sim_applied(r: &dyn Row) -> StoreResult<SimApplied> {
     Ok(SimApplied {
-        op_id: r.text(0)?,
-        desktop_id: r.text(1)?,
+        op_id: typed(r, 0, "sub-job id")?,
+        desktop_id: typed(r, 1, "desktop id")?,
         operation: r.text(2)?,
         node: r.text(3)?,
         at_ms: r.int(4)?,
     })
+}
+
+/// A claimed sub-job from [`claimed_select`] (the desktop NULL when it is gone
+/// or no longer held by the sub-job).
+pub fn claimed(r: &dyn Row) -> StoreResult<Claimed> {
+    let present = r.opt_text(9)?;
+    Ok(Claimed {
+        sub_job_id: typed(r, 0, "sub-job id")?,
+        job_id: typed(r, 1, "job id")?,
+        project_id: typed(r, 2, "project id")?,
+        desktop_id: typed(r, 3, "desktop id")?,
+        operation: typed(r, 4, "operation")?,
+        prev_status: typed(r, 5, "prev_status")?,
+        prev_login: typed(r, 6, "prev_login")?,
+        params: params(r, 7)?,
+        attempt: r.int(8)?,
+        desktop: present.map(|_| desktop_at(r, 9)).transpose()?,
+    })
+}
+
+/// The head of a query for [`claimed`] rows.
+#[must_use]
+pub fn claimed_select() -> String {
+    format!(
+        "SELECT s.id, s.job_id, s.project_id, s.desktop_id, s.operation, s.prev_status, \
+         s.prev_login, j.params, s.attempt, {DESKTOP_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id \
+         LEFT JOIN desktops d ON d.id = s.desktop_id AND d.busy_sub_job = s.id"
+    )
 }
 
 /// The text in the first column.

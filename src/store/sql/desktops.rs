@@ -4,13 +4,19 @@ use super::bulk::Bulk as _;
 use super::decode::{self, DESKTOP_COLS};
 use super::{Db, Dialect, Exec, Sql, q};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
+use crate::domain::ids::{DesktopId, ProjectId};
 use crate::store::{DesktopFilter, DesktopRow, Desktops, StoreResult};
 
 /// Ids per statement when SQLite expands a list: well under its 32,766 parameters.
 const CHUNK: usize = 500;
 
 /// The WHERE clause of a desktop listing, after `head`.
-fn filter<'a>(dialect: Dialect, head: &str, project_id: &'a str, f: &'a DesktopFilter) -> Sql<'a> {
+fn filter<'a>(
+    dialect: Dialect,
+    head: &str,
+    project_id: &'a ProjectId,
+    f: &'a DesktopFilter,
+) -> Sql<'a> {
     let mut sql = Sql::new(dialect, head);
     sql.push(" WHERE d.project_id = ").bind(project_id);
     for (column, values) in [
@@ -68,17 +74,21 @@ fn filter<'a>(dialect: Dialect, head: &str, project_id: &'a str, f: &'a DesktopF
 
 #[async_trait::async_trait]
 impl<D: Db> Desktops for D {
-    async fn get_desktops(&self, ids: &[String]) -> StoreResult<Vec<DesktopRow>> {
+    async fn get_desktops(&self, ids: &[DesktopId]) -> StoreResult<Vec<DesktopRow>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut sql = self.sql(&format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id"));
-            sql.in_list(chunk.iter().map(String::as_str));
+            sql.in_list(chunk.iter().map(DesktopId::to_string));
             out.extend(self.reader().fetch(sql.query(), decode::desktop).await?);
         }
         Ok(out)
     }
 
-    async fn get_desktop(&self, project_id: &str, id: &str) -> StoreResult<Option<DesktopRow>> {
+    async fn get_desktop(
+        &self,
+        project_id: &ProjectId,
+        id: &DesktopId,
+    ) -> StoreResult<Option<DesktopRow>> {
         let sql =
             format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id = $1 AND d.project_id = $2");
         self.reader()
@@ -88,7 +98,7 @@ impl<D: Db> Desktops for D {
 
     async fn list_desktops(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         f: &DesktopFilter,
     ) -> StoreResult<(Vec<DesktopRow>, i64)> {
         let count = filter(D::DIALECT, "SELECT COUNT(*) FROM desktops d", project_id, f);
@@ -110,7 +120,7 @@ impl<D: Db> Desktops for D {
 
     async fn existing_computer_names(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         names: &[String],
     ) -> StoreResult<Vec<String>> {
         let mut out = Vec::new();
@@ -125,9 +135,9 @@ impl<D: Db> Desktops for D {
 
     async fn set_login_status(
         &self,
-        project_id: &str,
-        id: &str,
-        login: &str,
+        project_id: &ProjectId,
+        id: &DesktopId,
+        login: LoginStatus,
         now_ms: i64,
     ) -> StoreResult<bool> {
         let sql = "UPDATE desktops SET login_status = $1, \
@@ -136,13 +146,13 @@ impl<D: Db> Desktops for D {
         Ok(self.write(q!(sql; login, now_ms, id, project_id)).await? > 0)
     }
 
-    async fn placed_idle_desktops(&self) -> StoreResult<Vec<(String, String, DesktopStatus)>> {
+    async fn placed_idle_desktops(&self) -> StoreResult<Vec<(DesktopId, String, DesktopStatus)>> {
         let sql = "SELECT id, host, status FROM desktops \
                    WHERE host IS NOT NULL AND busy_sub_job IS NULL AND status <> 'BUILD'";
         self.reader()
             .fetch(q!(sql), |r| {
                 Ok((
-                    r.text(0)?,
+                    decode::typed(r, 0, "desktop id")?,
                     r.text(1)?,
                     decode::parse("status", &r.text(2)?)?,
                 ))
@@ -152,7 +162,7 @@ impl<D: Db> Desktops for D {
 
     async fn reconcile_desktops(
         &self,
-        changes: &[(String, DesktopStatus, DesktopStatus, LoginStatus)],
+        changes: &[(DesktopId, DesktopStatus, DesktopStatus, LoginStatus)],
     ) -> StoreResult<u64> {
         if changes.is_empty() {
             return Ok(0);

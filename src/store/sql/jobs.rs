@@ -7,11 +7,12 @@ use super::bulk::{Bulk, NewSub, Requeue};
 use super::decode::{self, JOB_COLS, SUB_JOB_COLS};
 use super::{Db, Dialect, Exec, Sql, q, settle};
 use crate::domain::admission::{self, Candidate, Verdict};
-use crate::domain::job::{JobParams, JobStatus};
+use crate::domain::ids::{DesktopId, JobId, ProjectId, SubJobId};
+use crate::domain::job::JobStatus;
 use crate::domain::machine::{Operation, Snapshot};
 use crate::store::{
-    BatchOutcome, DesktopRow, JobRow, Jobs, NewDesktop, NewJob, Refused, RetryOutcome, StoreError,
-    StoreResult, SubJobFilter, SubJobRow, UserRow,
+    BatchOutcome, DesktopRow, JobRow, Jobs, NewDesktop, NewJob, Refused, RetryOutcome, StoreResult,
+    SubJobFilter, SubJobRow, UserRow,
 };
 use std::collections::HashMap;
 
@@ -24,16 +25,20 @@ pub(crate) fn candidate(d: &DesktopRow) -> Candidate<'_> {
             task: d.task_status,
             login: d.login_status,
         },
-        held_by: d.busy_sub_job.as_deref(),
+        held_by: d.busy_sub_job,
     }
 }
 
 /// A refused desktop as the API reports it: a desktop that is absent or not the
 /// caller's reveals nothing.
-fn refused(id: &str, d: Option<&DesktopRow>, reason: admission::Rejection) -> Refused {
+pub(crate) fn refused(
+    id: &DesktopId,
+    d: Option<&DesktopRow>,
+    reason: admission::Rejection,
+) -> Refused {
     let visible = d.filter(|_| matches!(reason, admission::Rejection::State(_)));
     Refused {
-        desktop_id: id.to_owned(),
+        desktop_id: id.to_string(),
         desktop_name: visible.map(|d| d.computer_name.clone()),
         status: visible.map(|d| d.status),
         reason,
@@ -100,14 +105,14 @@ impl<D: Db> Jobs for D {
         job: &NewJob,
         op: Operation,
         force: bool,
-        atomic: bool,
-        desktop_ids: &[String],
+        scope: admission::Scope,
+        desktop_ids: &[DesktopId],
     ) -> StoreResult<BatchOutcome> {
         let mut tx = self.begin().await?;
         let rows = tx.lock_desktops(desktop_ids).await?;
-        let by_id: HashMap<&str, &DesktopRow> = rows.iter().map(|d| (d.id.as_str(), d)).collect();
-        let found = |id: &String| by_id.get(id.as_str()).copied();
-        let verdicts: Vec<Verdict<'_>> = desktop_ids
+        let by_id: HashMap<DesktopId, &DesktopRow> = rows.iter().map(|d| (d.id, d)).collect();
+        let found = |id: &DesktopId| by_id.get(id).copied();
+        let verdicts: Vec<Verdict> = desktop_ids
             .iter()
             .map(|id| admission::batch(op, force, &job.project_id, found(id).map(candidate)))
             .collect();
@@ -117,14 +122,14 @@ impl<D: Db> Jobs for D {
         for (id, v) in desktop_ids.iter().zip(&verdicts) {
             match v {
                 Verdict::Accept { takes_over } => {
-                    to_cancel.extend(takes_over.map(str::to_owned));
+                    to_cancel.extend(*takes_over);
                     accepted.extend(found(id));
                 }
                 Verdict::Reject(r) => out.refused.push(refused(id, found(id), r.clone())),
             }
         }
         // Dropping the transaction rolls back: the locks go, nothing was written.
-        if !admission::batch_writes(&verdicts, atomic) {
+        if !admission::batch_writes(&verdicts, scope) {
             return Ok(out);
         }
         if !to_cancel.is_empty() {
@@ -142,8 +147,8 @@ impl<D: Db> Jobs for D {
 
     async fn retry_job(
         &self,
-        project_id: &str,
-        job_id: &str,
+        project_id: &ProjectId,
+        job_id: &JobId,
         now_ms: i64,
     ) -> StoreResult<RetryOutcome> {
         let _ = now_ms;
@@ -155,10 +160,12 @@ impl<D: Db> Jobs for D {
         let failed_desktops = "SELECT s.desktop_id FROM sub_jobs s JOIN jobs j ON j.id = s.job_id \
                                WHERE s.job_id = $1 AND j.project_id = $2 AND s.status = 'FAILED'";
         let ids = tx
-            .fetch(q!(failed_desktops; job_id, project_id), decode::text)
+            .fetch(q!(failed_desktops; job_id, project_id), |r| {
+                decode::typed(r, 0, "desktop id")
+            })
             .await?;
         let rows = tx.lock_desktops(&ids).await?;
-        let by_id: HashMap<&str, &DesktopRow> = rows.iter().map(|d| (d.id.as_str(), d)).collect();
+        let by_id: HashMap<DesktopId, &DesktopRow> = rows.iter().map(|d| (d.id, d)).collect();
         let find_job = format!(
             "SELECT {JOB_COLS} FROM jobs WHERE id = $1 AND project_id = $2{}",
             D::DIALECT.for_update()
@@ -172,25 +179,24 @@ impl<D: Db> Jobs for D {
         if !j.status.is_terminal() {
             return Ok(RetryOutcome::NotFinished);
         }
-        let params = JobParams::decode(&j.params).map_err(StoreError::Corrupt)?;
         let failed_subs = "SELECT id, desktop_id, operation FROM sub_jobs \
                            WHERE job_id = $1 AND status = 'FAILED' ORDER BY seq";
         let failed = tx
             .fetch(q!(failed_subs; job_id), |r| {
                 Ok((
-                    r.text(0)?,
-                    r.text(1)?,
-                    decode::parse::<Operation>("operation", &r.text(2)?)?,
+                    decode::typed::<SubJobId>(r, 0, "sub-job id")?,
+                    decode::typed::<DesktopId>(r, 1, "desktop id")?,
+                    decode::typed::<Operation>(r, 2, "operation")?,
                 ))
             })
             .await?;
         let mut requeue = Vec::new();
         let mut refusals = Vec::new();
         for (sub_id, desktop_id, op) in &failed {
-            let d = by_id.get(desktop_id.as_str()).copied();
-            match admission::retry(*op, params.is_force_delete, d.map(candidate)) {
+            let d = by_id.get(desktop_id).copied();
+            match admission::retry(*op, j.params.is_force_delete, d.map(candidate)) {
                 Verdict::Accept { .. } => requeue.extend(d.map(|desktop| Requeue {
-                    sub_job_id: sub_id,
+                    sub_job_id: *sub_id,
                     desktop,
                     operation: *op,
                 })),
@@ -217,7 +223,7 @@ impl<D: Db> Jobs for D {
         })
     }
 
-    async fn get_job(&self, project_id: &str, job_id: &str) -> StoreResult<Option<JobRow>> {
+    async fn get_job(&self, project_id: &ProjectId, job_id: &JobId) -> StoreResult<Option<JobRow>> {
         let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1 AND project_id = $2");
         self.reader()
             .fetch_optional(q!(&sql; job_id, project_id), decode::job)

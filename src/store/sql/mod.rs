@@ -19,6 +19,7 @@ mod sim;
 mod users;
 
 use super::StoreResult;
+use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
 use std::borrow::Cow;
 use std::future::Future;
 
@@ -141,6 +142,91 @@ impl<'a> From<&'a [u8]> for Value<'a> {
     fn from(v: &'a [u8]) -> Self {
         Value::Blob(Some(Cow::Borrowed(v)))
     }
+}
+
+/// Ids bind as their text (UUIDs hyphenated, as stored).
+macro_rules! id_values {
+    ($($id:ty),+) => {$(
+        impl From<&$id> for Value<'_> {
+            fn from(v: &$id) -> Self {
+                Value::Text(Some(Cow::Owned(v.to_string())))
+            }
+        }
+        impl From<$id> for Value<'_> {
+            fn from(v: $id) -> Self {
+                Value::Text(Some(Cow::Owned(v.to_string())))
+            }
+        }
+        impl From<Option<$id>> for Value<'_> {
+            fn from(v: Option<$id>) -> Self {
+                Value::Text(v.map(|v| Cow::Owned(v.to_string())))
+            }
+        }
+        impl From<Option<&$id>> for Value<'_> {
+            fn from(v: Option<&$id>) -> Self {
+                Value::Text(v.map(|v| Cow::Owned(v.to_string())))
+            }
+        }
+        impl From<&Option<$id>> for Value<'_> {
+            fn from(v: &Option<$id>) -> Self {
+                Value::Text(v.as_ref().map(|v| Cow::Owned(v.to_string())))
+            }
+        }
+    )+};
+}
+id_values!(DesktopId, JobId, SubJobId, PoolId, UserId);
+
+impl<'a> From<&'a ProjectId> for Value<'a> {
+    fn from(v: &'a ProjectId) -> Self {
+        Value::Text(Some(Cow::Borrowed(v.as_str())))
+    }
+}
+
+impl<'a> From<Option<&'a ProjectId>> for Value<'a> {
+    fn from(v: Option<&'a ProjectId>) -> Self {
+        Value::Text(v.map(|v| Cow::Borrowed(v.as_str())))
+    }
+}
+
+/// Values stored as JSON text; `None` is NULL.
+macro_rules! json_values {
+    ($($t:ty),+) => {$(
+        impl From<&$t> for Value<'_> {
+            fn from(v: &$t) -> Self {
+                json(v)
+            }
+        }
+        impl From<&Option<$t>> for Value<'_> {
+            fn from(v: &Option<$t>) -> Self {
+                v.as_ref().map_or(Value::Text(None), json)
+            }
+        }
+    )+};
+}
+json_values!(
+    crate::domain::desktop::Disk,
+    Vec<crate::domain::desktop::Disk>,
+    Vec<crate::domain::desktop::Tag>,
+    crate::domain::pool::AutoscalePolicy
+);
+
+impl From<crate::domain::desktop::LoginStatus> for Value<'_> {
+    fn from(v: crate::domain::desktop::LoginStatus) -> Self {
+        Value::Text(Some(Cow::Borrowed(v.as_str())))
+    }
+}
+
+impl From<&crate::domain::job::JobParams> for Value<'_> {
+    fn from(v: &crate::domain::job::JobParams) -> Self {
+        Value::Text(Some(Cow::Owned(v.encode())))
+    }
+}
+
+/// A value stored as JSON text (volumes, tags, policies, job parameters).
+pub fn json<T: serde::Serialize>(v: &T) -> Value<'static> {
+    Value::Text(Some(Cow::Owned(
+        serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned()),
+    )))
 }
 
 /// A statement and its arguments.

@@ -7,10 +7,11 @@ use super::jobs::{candidate, insert_job};
 use super::settle::{self, JobCounts};
 use super::{Db, Dialect, Exec, q};
 use crate::domain::admission;
+use crate::domain::ids::{PoolId, ProjectId};
 use crate::domain::machine::Operation;
 use crate::store::{
     AutoscaleNeed, DesktopRow, NewDesktop, NewJob, PoolActionOutcome, PoolDeletion, PoolFilter,
-    PoolMember, PoolRow, PoolUpdate, Pools, StoreError, StoreResult,
+    PoolMember, PoolRow, PoolUpdate, Pools, StoreResult,
 };
 
 impl Dialect {
@@ -26,26 +27,18 @@ impl Dialect {
 
 /// How many desktops autoscale should create for `p` now.
 async fn autoscale_need<D: Db>(db: &D, p: &PoolRow) -> StoreResult<i64> {
-    let policy: serde_json::Value =
-        serde_json::from_str(p.autoscale_policy.as_deref().unwrap_or("{}"))
-            .map_err(|_| StoreError::Corrupt(format!("autoscale_policy of pool {}", p.id)))?;
-    let want = |k: &str| {
-        policy
-            .get(k)
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0)
-            .max(0)
+    let Some(policy) = &p.autoscale_policy else {
+        return Ok(0);
     };
-    let (min_idle, max_auto) = (want("min_idle"), want("max_auto_created"));
     // Free desktops, including those still being created, so one shortfall is filled once.
     let free = "SELECT COUNT(*) FROM desktops WHERE pool_id = $1 AND user_name IS NULL \
                 AND status <> 'ERROR'";
-    let idle = db.reader().scalar(q!(free; &p.id)).await?;
+    let free = db.reader().scalar(q!(free; &p.id)).await?;
     let created = "SELECT COUNT(*) FROM desktops d WHERE d.pool_id = $1 AND EXISTS (SELECT 1 \
                    FROM sub_jobs s JOIN jobs j ON j.id = s.job_id WHERE s.desktop_id = d.id \
                    AND s.operation = 'create' AND j.requested_by = 'autoscale')";
-    let auto = db.reader().scalar(q!(created; &p.id)).await?;
-    Ok((min_idle - idle).min(max_auto - auto))
+    let made = db.reader().scalar(q!(created; &p.id)).await?;
+    Ok(policy.shortfall(free, made))
 }
 
 #[async_trait::async_trait]
@@ -78,23 +71,27 @@ impl<D: Db> Pools for D {
         D::commit(tx).await
     }
 
-    async fn get_pool(&self, project_id: &str, pool_id: &str) -> StoreResult<Option<PoolRow>> {
+    async fn get_pool(
+        &self,
+        project_id: &ProjectId,
+        pool_id: &PoolId,
+    ) -> StoreResult<Option<PoolRow>> {
         let sql = format!("{POOL_SELECT} WHERE p.project_id = $1 AND p.id = $2");
         self.reader()
             .fetch_optional(q!(&sql; project_id, pool_id), decode::pool)
             .await
     }
 
-    async fn pool_project(&self, pool_id: &str) -> StoreResult<Option<String>> {
+    async fn pool_project(&self, pool_id: &PoolId) -> StoreResult<Option<ProjectId>> {
         let sql = "SELECT project_id FROM pools WHERE id = $1";
         self.reader()
-            .fetch_optional(q!(sql; pool_id), decode::text)
+            .fetch_optional(q!(sql; pool_id), |r| decode::typed(r, 0, "project id"))
             .await
     }
 
     async fn list_pools(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         f: &PoolFilter,
     ) -> StoreResult<(Vec<PoolRow>, i64)> {
         let filter = |head: &str| {
@@ -122,8 +119,8 @@ impl<D: Db> Pools for D {
 
     async fn update_pool(
         &self,
-        project_id: &str,
-        pool_id: &str,
+        project_id: &ProjectId,
+        pool_id: &PoolId,
         u: &PoolUpdate,
     ) -> StoreResult<bool> {
         let sql = "UPDATE pools SET name = COALESCE($1, name), description = COALESCE($2, description), \
@@ -140,7 +137,11 @@ impl<D: Db> Pools for D {
         Ok(n > 0)
     }
 
-    async fn delete_pool(&self, project_id: &str, pool_id: &str) -> StoreResult<PoolDeletion> {
+    async fn delete_pool(
+        &self,
+        project_id: &ProjectId,
+        pool_id: &PoolId,
+    ) -> StoreResult<PoolDeletion> {
         let mut tx = self.begin().await?;
         let find = format!(
             "SELECT id FROM pools WHERE project_id = $1 AND id = $2{}",
@@ -168,7 +169,7 @@ impl<D: Db> Pools for D {
 
     async fn change_pool_members(
         &self,
-        pool_id: &str,
+        pool_id: &PoolId,
         add: &[PoolMember],
         remove: &[PoolMember],
     ) -> StoreResult<()> {
@@ -185,7 +186,7 @@ impl<D: Db> Pools for D {
 
     async fn list_pool_members(
         &self,
-        pool_id: &str,
+        pool_id: &PoolId,
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<PoolMember>, i64)> {
@@ -207,17 +208,19 @@ impl<D: Db> Pools for D {
         &self,
         job: &NewJob,
         op: Operation,
-        pool_id: &str,
+        pool_id: &PoolId,
     ) -> StoreResult<PoolActionOutcome> {
         let mut tx = self.begin().await?;
         let members = "SELECT id FROM desktops WHERE pool_id = $1 ORDER BY seq";
-        let ids = tx.fetch(q!(members; pool_id), decode::text).await?;
+        let ids = tx
+            .fetch(q!(members; pool_id), |r| decode::typed(r, 0, "desktop id"))
+            .await?;
         if ids.is_empty() {
             return Ok(PoolActionOutcome::default());
         }
         let mut rows = tx.lock_desktops(&ids).await?;
         // A desktop deleted while we waited for its lock is no longer the pool's.
-        rows.retain(|d| d.pool_id.as_deref() == Some(pool_id));
+        rows.retain(|d| d.pool_id.as_ref() == Some(pool_id));
         let mut accepted: Vec<NewSub<'_>> = Vec::new();
         let mut refused: Vec<RefusedSub<'_>> = Vec::new();
         for d in &rows {
@@ -226,7 +229,7 @@ impl<D: Db> Pools for D {
                 Err(r) => refused.push(RefusedSub {
                     desktop: d,
                     code: r.code().wire().to_owned(),
-                    reason: r.message(&d.id, op.wire_name()),
+                    reason: r.message(&d.id.to_string(), op.wire_name()),
                 }),
             }
         }
@@ -249,7 +252,7 @@ impl<D: Db> Pools for D {
 
     async fn bind_pool_user(
         &self,
-        pool_id: &str,
+        pool_id: &PoolId,
         user_name: &str,
     ) -> StoreResult<Option<DesktopRow>> {
         let mut tx = self.begin().await?;

@@ -3,6 +3,7 @@
 use super::decode::{self, SIM_APPLIED_COLS, SIM_FAULT_COLS};
 use super::{Db, Exec, q};
 use crate::domain::error_code::Code;
+use crate::domain::ids::{DesktopId, SubJobId};
 use crate::store::{SimApplied, SimFault, SimState, StoreResult};
 
 #[async_trait::async_trait]
@@ -17,12 +18,12 @@ impl<D: Db> SimState for D {
         self.write(stmt).await.map(drop)
     }
 
-    async fn clear_sim_fault(&self, desktop_id: &str) -> StoreResult<bool> {
+    async fn clear_sim_fault(&self, desktop_id: &DesktopId) -> StoreResult<bool> {
         let sql = "DELETE FROM sim_faults WHERE desktop_id = $1";
         Ok(self.write(q!(sql; desktop_id)).await? > 0)
     }
 
-    async fn get_sim_fault(&self, desktop_id: &str) -> StoreResult<Option<SimFault>> {
+    async fn get_sim_fault(&self, desktop_id: &DesktopId) -> StoreResult<Option<SimFault>> {
         let sql = format!("SELECT {SIM_FAULT_COLS} FROM sim_faults WHERE desktop_id = $1");
         self.reader()
             .fetch_optional(q!(&sql; desktop_id), decode::sim_fault)
@@ -31,7 +32,7 @@ impl<D: Db> SimState for D {
 
     async fn take_sim_failure(
         &self,
-        desktop_id: &str,
+        desktop_id: &DesktopId,
         op: &str,
     ) -> StoreResult<Option<(String, String)>> {
         // One statement: the row's write lock makes check-and-decrement atomic
@@ -62,7 +63,7 @@ impl<D: Db> SimState for D {
         Ok(self.reader().scalar(q!(sql)).await? > 0)
     }
 
-    async fn sim_applied(&self, op_id: &str) -> StoreResult<bool> {
+    async fn sim_applied(&self, op_id: &SubJobId) -> StoreResult<bool> {
         let sql = "SELECT COUNT(*) FROM sim_applied WHERE op_id = $1";
         Ok(self.reader().scalar(q!(sql; op_id)).await? > 0)
     }
@@ -76,7 +77,7 @@ impl<D: Db> SimState for D {
 
     async fn list_sim_applied(
         &self,
-        desktop_id: Option<&str>,
+        desktop_id: Option<&DesktopId>,
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<SimApplied>, i64)> {

@@ -3,13 +3,14 @@
 use super::bulk::Bulk as _;
 use super::decode::{self, NOTIFICATION_COLS, USER_SELECT};
 use super::{Db, Exec, Sql, q};
+use crate::domain::ids::{ProjectId, UserId};
 use crate::store::{NotificationFilter, NotificationRow, StoreResult, UserFilter, UserRow, Users};
 
 /// The filter of a notification listing, after `head`.
 fn notification_filter<'a>(
     db: &impl Db,
     head: &str,
-    project_id: &'a str,
+    project_id: &'a ProjectId,
     f: &'a NotificationFilter,
 ) -> Sql<'a> {
     let mut sql = db.sql(head);
@@ -41,7 +42,11 @@ impl<D: Db> Users for D {
             .map(drop)
     }
 
-    async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRow>> {
+    async fn get_user(
+        &self,
+        project_id: &ProjectId,
+        user_id: &UserId,
+    ) -> StoreResult<Option<UserRow>> {
         let sql = format!("{USER_SELECT} WHERE u.project_id = $1 AND u.id = $2");
         self.reader()
             .fetch_optional(q!(&sql; project_id, user_id), decode::user)
@@ -50,7 +55,7 @@ impl<D: Db> Users for D {
 
     async fn list_users(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         f: &UserFilter,
     ) -> StoreResult<(Vec<UserRow>, i64)> {
         let filter = |head: &str| {
@@ -73,12 +78,16 @@ impl<D: Db> Users for D {
         Ok((rows, total))
     }
 
-    async fn delete_user(&self, project_id: &str, user_id: &str) -> StoreResult<bool> {
+    async fn delete_user(&self, project_id: &ProjectId, user_id: &UserId) -> StoreResult<bool> {
         let sql = "DELETE FROM users WHERE project_id = $1 AND id = $2";
         Ok(self.write(q!(sql; project_id, user_id)).await? > 0)
     }
 
-    async fn count_user_desktops(&self, project_id: &str, user_name: &str) -> StoreResult<i64> {
+    async fn count_user_desktops(
+        &self,
+        project_id: &ProjectId,
+        user_name: &str,
+    ) -> StoreResult<i64> {
         let sql = "SELECT COUNT(*) FROM desktops WHERE project_id = $1 AND user_name = $2";
         self.reader().scalar(q!(sql; project_id, user_name)).await
     }
@@ -94,7 +103,7 @@ impl<D: Db> Users for D {
 
     async fn list_notifications(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         f: &NotificationFilter,
     ) -> StoreResult<(Vec<NotificationRow>, i64)> {
         let count = notification_filter(self, "SELECT COUNT(*) FROM notifications", project_id, f);

@@ -4,10 +4,12 @@
 //! are reserved from one counter, a block per batch.
 
 use super::conn::SqliteTx;
+use crate::domain::completion::{Effect, Stay};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::error_code::Code;
+use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId};
 use crate::domain::machine::Operation;
-use crate::store::sql::bulk::{Bulk, Correction, NewSub, RefusedSub, Requeue, Settle};
+use crate::store::sql::bulk::{Bulk, Correction, NewSub, RefusedSub, Requeue};
 use crate::store::sql::decode::{self, DESKTOP_COLS};
 use crate::store::sql::{Dialect, Exec as _, Sql};
 use crate::store::{
@@ -15,6 +17,11 @@ use crate::store::{
 };
 use rusqlite::params;
 use std::collections::HashSet;
+
+/// A JSON column's text.
+fn encode<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
 
 /// Ids per statement when a list is expanded: well under SQLite's 32,766 parameters.
 const CHUNK: usize = 500;
@@ -65,7 +72,7 @@ impl SqliteTx {
 }
 
 impl Bulk for SqliteTx {
-    async fn lock_desktops(&mut self, ids: &[String]) -> StoreResult<Vec<DesktopRow>> {
+    async fn lock_desktops(&mut self, ids: &[DesktopId]) -> StoreResult<Vec<DesktopRow>> {
         // The one writer excludes every other writer: reading is locking.
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
@@ -73,7 +80,7 @@ impl Bulk for SqliteTx {
                 Dialect::Sqlite,
                 &format!("SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id"),
             );
-            sql.in_list(chunk.iter().map(String::as_str));
+            sql.in_list(chunk.iter().map(DesktopId::to_string));
             out.extend(self.fetch(sql.query(), decode::desktop).await?);
         }
         Ok(out)
@@ -128,9 +135,9 @@ impl Bulk for SqliteTx {
                 d.availability_zone,
                 d.ip_address,
                 d.host,
-                d.root_volume,
-                d.data_volumes,
-                d.tags,
+                encode(&d.root_volume),
+                encode(&d.data_volumes),
+                encode(&d.tags),
                 d.created_ms,
             ])?;
         }
@@ -200,7 +207,7 @@ impl Bulk for SqliteTx {
         Ok(())
     }
 
-    async fn cancel_sub_jobs(&mut self, ids: &[String], now_ms: i64) -> StoreResult<Vec<String>> {
+    async fn cancel_sub_jobs(&mut self, ids: &[SubJobId], now_ms: i64) -> StoreResult<Vec<JobId>> {
         let code = Code::Cancelled;
         let mut stmt = self.conn()?.prepare_cached(
             "UPDATE sub_jobs SET status = 'FAILED', error_code = ?2, fail_reason = ?3, end_ms = ?4, \
@@ -211,7 +218,8 @@ impl Bulk for SqliteTx {
         for id in ids {
             let mut rows = stmt.query(params![id, code.wire(), code.default_message(), now_ms])?;
             while let Some(r) = rows.next()? {
-                jobs.push(r.get(0)?);
+                let job: String = r.get(0)?;
+                jobs.push(decode::parse("job id", &job)?);
             }
         }
         Ok(jobs)
@@ -222,7 +230,7 @@ impl Bulk for SqliteTx {
         incarnation: &str,
         done: &[Completion],
         now_ms: i64,
-    ) -> StoreResult<HashSet<String>> {
+    ) -> StoreResult<HashSet<SubJobId>> {
         let mut stmt = self.conn()?.prepare_cached(
             "UPDATE sub_jobs SET status = ?2, error_code = ?3, fail_reason = ?4, host = ?5, \
              progress = 100, lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, \
@@ -231,11 +239,14 @@ impl Bulk for SqliteTx {
         )?;
         let mut recorded = HashSet::with_capacity(done.len());
         for c in done {
-            let (status, code, reason) = match &c.error {
-                None => ("SUCCESS", None, None),
-                Some((code, reason)) => ("FAILED", Some(code), Some(reason)),
+            let failure = c.failure();
+            let status = if failure.is_none() {
+                "SUCCESS"
+            } else {
+                "FAILED"
             };
-            if stmt.execute(params![
+            let (code, reason) = failure.unzip();
+            let row = params![
                 c.sub_job_id,
                 status,
                 code,
@@ -243,15 +254,15 @@ impl Bulk for SqliteTx {
                 c.host,
                 now_ms,
                 incarnation
-            ])? > 0
-            {
-                recorded.insert(c.sub_job_id.clone());
+            ];
+            if stmt.execute(row)? > 0 {
+                recorded.insert(c.sub_job_id);
             }
         }
         Ok(recorded)
     }
 
-    async fn settle_desktops(&mut self, stays: &[Settle<'_>]) -> StoreResult<()> {
+    async fn settle_desktops(&mut self, stays: &[Stay<'_>]) -> StoreResult<()> {
         let mut stmt = self.conn()?.prepare_cached(
             "UPDATE desktops SET status = ?3, login_status = ?4, task_status = NULL, busy_sub_job = NULL, \
              image_id = COALESCE(?5, image_id), image_type = COALESCE(?6, image_type), \
@@ -260,8 +271,17 @@ impl Bulk for SqliteTx {
         )?;
         for s in stays {
             let c = s.done;
-            let (image, image_type) = c.new_image.clone().unzip();
-            let (host, ip) = c.placement.clone().unwrap_or_default();
+            let (image, image_type) = match c.effect() {
+                Effect::Rebuilt {
+                    image_id,
+                    image_type,
+                } => (Some(image_id), Some(image_type)),
+                _ => (None, None),
+            };
+            let (host, ip) = match c.effect() {
+                Effect::Placed { host, ip } => (host.as_ref(), ip.as_ref()),
+                _ => (None, None),
+            };
             stmt.execute(params![
                 c.desktop_id,
                 c.sub_job_id,
@@ -286,7 +306,7 @@ impl Bulk for SqliteTx {
         Ok(())
     }
 
-    async fn delete_orphan_users(&mut self, users: &[(String, String)]) -> StoreResult<()> {
+    async fn delete_orphan_users(&mut self, users: &[(ProjectId, String)]) -> StoreResult<()> {
         let mut stmt = self.conn()?.prepare_cached(
             "DELETE FROM users WHERE project_id = ?1 AND user_name = ?2 AND NOT EXISTS \
              (SELECT 1 FROM desktops d WHERE d.project_id = ?1 AND d.user_name = ?2)",
@@ -297,7 +317,7 @@ impl Bulk for SqliteTx {
         Ok(())
     }
 
-    async fn requeue_failed(&mut self, job_id: &str, subs: &[Requeue<'_>]) -> StoreResult<()> {
+    async fn requeue_failed(&mut self, job_id: &JobId, subs: &[Requeue<'_>]) -> StoreResult<()> {
         let _ = job_id;
         let conn = self.conn()?;
         let mut again = conn.prepare_cached(
@@ -325,7 +345,11 @@ impl Bulk for SqliteTx {
         Ok(())
     }
 
-    async fn insert_members(&mut self, pool_id: &str, members: &[PoolMember]) -> StoreResult<()> {
+    async fn insert_members(
+        &mut self,
+        pool_id: &PoolId,
+        members: &[PoolMember],
+    ) -> StoreResult<()> {
         let mut stmt = self.conn()?.prepare_cached(
             "INSERT INTO pool_members (pool_id, object_type, object_id, object_name, user_group, created_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (pool_id, object_type, object_name) \

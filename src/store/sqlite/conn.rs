@@ -60,6 +60,30 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Value<'_>]) -> StoreResult<(
     Ok(())
 }
 
+/// Ids bind as their text (UUIDs hyphenated, as stored).
+macro_rules! id_to_sql {
+    ($($id:ty),+) => {$(
+        impl rusqlite::ToSql for $id {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+            }
+        }
+    )+};
+}
+id_to_sql!(
+    crate::domain::ids::DesktopId,
+    crate::domain::ids::JobId,
+    crate::domain::ids::SubJobId,
+    crate::domain::ids::PoolId,
+    crate::domain::ids::UserId
+);
+
+impl rusqlite::ToSql for crate::domain::ids::ProjectId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+    }
+}
+
 /// A row of a result, read by position.
 struct SqliteRow<'a, 'b>(&'a rusqlite::Row<'b>);
 

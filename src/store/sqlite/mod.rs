@@ -13,7 +13,7 @@ mod queue;
 pub use conn::{SqliteReader, SqliteTx};
 
 use super::sql::{Db, Dialect};
-use super::{StoreError, StoreOptions, StoreResult};
+use super::{Lifecycle, StoreError, StoreOptions, StoreResult};
 use crate::domain::fault::StorageFault;
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
@@ -145,23 +145,27 @@ impl SqliteStore {
         tokio::spawn(checkpoint_wal(shared.clone()));
         Ok(Self { shared })
     }
+}
 
-    /// Stops the background checkpoints; connections close with the last handle.
-    pub async fn close(&self) {
+#[async_trait::async_trait]
+impl Lifecycle for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let conn = self.shared.reader()?;
+        let ok = conn.query_row("SELECT 1", [], |_| Ok(()));
+        self.shared.give_back(conn);
+        Ok(ok?)
+    }
+
+    /// Stops the background checkpoints and waits for the writer to be free;
+    /// connections close with the last handle.
+    async fn close(&self) {
         self.shared.closed.store(true, Ordering::Relaxed);
+        let _ = self.shared.writer.lock().await;
         self.shared
             .readers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
-    }
-
-    /// Whether the database answers.
-    pub async fn ping(&self) -> StoreResult<()> {
-        let conn = self.shared.reader()?;
-        let ok = conn.query_row("SELECT 1", [], |_| Ok(()));
-        self.shared.give_back(conn);
-        Ok(ok?)
     }
 }
 

@@ -3,8 +3,9 @@
 
 use super::SqliteStore;
 use super::conn::SqliteTx;
-use crate::store::sql::decode::{DESKTOP_COLS, desktop_at, parse};
-use crate::store::sql::{Db as _, Exec as _, Row, q, settle};
+use crate::domain::ids::SubJobId;
+use crate::store::sql::decode::{claimed, claimed_select};
+use crate::store::sql::{Db as _, Exec as _, q, settle};
 use crate::store::{Claimed, Completion, Holder, OrphanScope, Queue, StoreResult};
 
 /// Rows per statement when SQLite expands a list of ids.
@@ -17,29 +18,12 @@ const ORPHAN: &str = "status = 'RUNNING' AND (lease_until < $1 \
      OR ($2 AND lease_owner = $3 AND lease_incarnation IS NOT $4) \
      OR ($5 AND lease_incarnation IS NOT $4))";
 
-fn claimed(r: &dyn Row) -> StoreResult<Claimed> {
-    let present = r.opt_text(8)?;
-    Ok(Claimed {
-        sub_job_id: r.text(0)?,
-        job_id: r.text(1)?,
-        project_id: r.text(2)?,
-        operation: parse("operation", &r.text(3)?)?,
-        prev_status: parse("prev_status", &r.text(4)?)?,
-        prev_login: parse("prev_login", &r.text(5)?)?,
-        params: r.text(6)?,
-        attempt: r.int(7)?,
-        desktop: present.map(|_| desktop_at(r, 8)).transpose()?,
-    })
-}
-
 /// The sub-jobs a claim (or recovery) just marked with `token`, with their job's
 /// parameters and their desktop while it still exists and they still hold it.
 async fn load_claimed(tx: &mut SqliteTx, token: &str) -> StoreResult<Vec<Claimed>> {
     let sql = format!(
-        "SELECT s.id, s.job_id, s.project_id, s.operation, s.prev_status, s.prev_login, j.params, \
-         s.attempt, {DESKTOP_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id \
-         LEFT JOIN desktops d ON d.id = s.desktop_id AND d.busy_sub_job = s.id \
-         WHERE s.claim_token = $1 ORDER BY s.seq"
+        "{} WHERE s.claim_token = $1 ORDER BY s.seq",
+        claimed_select()
     );
     tx.fetch(q!(&sql; token), claimed).await
 }
@@ -92,7 +76,7 @@ impl Queue for SqliteStore {
     async fn renew_leases(
         &self,
         holder: &Holder,
-        ids: &[String],
+        ids: &[SubJobId],
         lease_until_ms: i64,
     ) -> StoreResult<u64> {
         if ids.is_empty() {
@@ -106,7 +90,7 @@ impl Queue for SqliteStore {
                 .push(" WHERE status = 'RUNNING' AND lease_incarnation = ")
                 .bind(holder.incarnation.as_str())
                 .push(" AND id");
-            sql.in_list(chunk.iter().map(String::as_str));
+            sql.in_list(chunk.iter().map(SubJobId::to_string));
             renewed += tx.execute(sql.query()).await?;
         }
         Self::commit(tx).await?;
