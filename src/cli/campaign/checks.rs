@@ -302,3 +302,41 @@ fn examples<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::applied_wrong;
+
+    fn row(op: &str, login: &str, status: &str, n: i64) -> super::SubJobApplied {
+        (
+            "s".into(),
+            "d".into(),
+            op.into(),
+            login.into(),
+            status.into(),
+            n,
+        )
+    }
+
+    #[test]
+    fn a_success_was_carried_out_once_a_failure_at_most_once() {
+        assert!(applied_wrong(&row("os-stop:HARD", "REGISTERED", "SUCCESS", 1)).is_none());
+        assert!(applied_wrong(&row("os-stop:HARD", "REGISTERED", "SUCCESS", 0)).is_some());
+        assert!(applied_wrong(&row("reboot:SOFT", "CONNECTED", "SUCCESS", 2)).is_some());
+        assert!(applied_wrong(&row("rebuild", "UNREGISTER", "FAILED", 0)).is_none());
+        assert!(applied_wrong(&row("rebuild", "UNREGISTER", "FAILED", 1)).is_none());
+        assert!(applied_wrong(&row("delete", "UNREGISTER", "FAILED", 2)).is_some());
+    }
+
+    #[test]
+    fn a_logoff_without_a_session_is_never_carried_out() {
+        for login in ["UNREGISTER", "REGISTERED"] {
+            assert!(applied_wrong(&row("logoff", login, "SUCCESS", 0)).is_none());
+            assert!(applied_wrong(&row("logoff", login, "SUCCESS", 1)).is_some());
+        }
+        for login in ["CONNECTED", "DISCONNECTED"] {
+            assert!(applied_wrong(&row("logoff", login, "SUCCESS", 1)).is_none());
+            assert!(applied_wrong(&row("logoff", login, "SUCCESS", 0)).is_some());
+        }
+    }
+}

@@ -254,6 +254,15 @@ impl PrivateCluster {
     }
 }
 
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        // An interrupted trial must not leave a server running.
+        if self.running {
+            let _ = self.stop("immediate");
+        }
+    }
+}
+
 /// A database made for one trial on a shared server, dropped at the end.
 pub struct FreshDatabase {
     admin_url: String,

@@ -7,6 +7,8 @@
 
 use super::node::{Slot, SlotState};
 use super::{LINUX_IMAGE, PRODUCT, PROJECT_ID, WINDOWS_IMAGE};
+use crate::client::Client;
+use anyhow::{Context as _, bail};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
 use rand::{Rng as _, SeedableRng as _};
@@ -315,5 +317,127 @@ fn judge(t: &mut Tally, req: &Request, status: u16, body: &[u8], fault: bool, no
                 String::from_utf8_lossy(&body[..body.len().min(300)])
             ));
         }
+    }
+}
+
+/// Submits the creation of `n` desktops (`d00000` ...); its job id.
+pub async fn create_desktops(client: &Client, n: usize) -> anyhow::Result<String> {
+    let desktops: Vec<Value> = (0..n)
+        .map(|i| json!({"computer_name": format!("d{i:05}")}))
+        .collect();
+    let body = json!({"product_id": PRODUCT, "image_id": WINDOWS_IMAGE, "image_type": "gold", "desktops": desktops});
+    let r = client
+        .post(&format!("/v2/{PROJECT_ID}/desktops"), &body)
+        .await?;
+    r.json()?["job_id"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| {
+            format!(
+                "creating the desktops: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            )
+        })
+}
+
+/// Polls the job until it succeeds (a failure or the bound is an error).
+pub async fn wait_job(client: &Client, job: &str, bound: Duration) -> anyhow::Result<()> {
+    let began = std::time::Instant::now();
+    loop {
+        let r = client
+            .get(&format!("/v2/{PROJECT_ID}/workspace-jobs/{job}"), &[])
+            .await?;
+        match r.json()?["status"].as_str() {
+            Some("SUCCESS") => return Ok(()),
+            Some("FAIL") => bail!("job {job} failed: {}", String::from_utf8_lossy(&r.body)),
+            _ if began.elapsed() > bound => bail!("job {job} did not succeed within {bound:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The ids of (up to `n` of) the project's desktops.
+pub async fn desktop_ids(client: &Client, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        let q = [
+            ("limit", "1000".to_owned()),
+            ("offset", ids.len().to_string()),
+        ];
+        let page = client
+            .get(&format!("/v2/{PROJECT_ID}/desktops"), &q)
+            .await?
+            .json()?;
+        let got: Vec<String> = page["desktops"]
+            .as_array()
+            .context("listing desktops")?
+            .iter()
+            .filter_map(|d| d["desktop_id"].as_str().map(str::to_owned))
+            .collect();
+        if got.is_empty() {
+            break;
+        }
+        ids.extend(got);
+    }
+    Ok(ids)
+}
+
+/// A user connects to desktop `id` (through the simulator).
+pub async fn connect(client: &Client, id: &str) -> anyhow::Result<()> {
+    let body = json!({"login_status": "CONNECTED"});
+    let path = format!("/sim/v1/desktops/{id}/session");
+    let r = client
+        .unsigned(http::Method::POST, &path, &[], Some(&body))
+        .await?;
+    if r.status != 204 {
+        bail!("{path}: {} {}", r.status, String::from_utf8_lossy(&r.body));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Request, Tally, judge};
+    use serde_json::json;
+
+    fn action() -> Request {
+        Request {
+            path: "/v2/p/desktops/action".into(),
+            body: json!({}),
+            signed: true,
+            names_job: true,
+        }
+    }
+
+    #[test]
+    fn answers_are_judged() {
+        let mut t = Tally::default();
+        let req = action();
+        judge(&mut t, &req, 200, br#"{"job_id":"j1"}"#, false, "n");
+        judge(
+            &mut t,
+            &req,
+            409,
+            br#"{"error_code":"WKS.00010032"}"#,
+            false,
+            "n",
+        );
+        let full = br#"{"error_code":"WKS.00050903"}"#;
+        judge(&mut t, &req, 503, full, true, "n");
+        assert_eq!(t.acked, ["j1"]);
+        assert_eq!((t.refused, t.storage_503_total(), t.unexpected), (1, 1, 0));
+        // A storage 503 with no fault injected, another 5xx, a 200 without a job.
+        judge(&mut t, &req, 503, full, false, "n");
+        judge(
+            &mut t,
+            &req,
+            500,
+            br#"{"error_code":"WKS.00050901"}"#,
+            true,
+            "n",
+        );
+        judge(&mut t, &req, 200, b"{}", false, "n");
+        assert_eq!(t.unexpected, 3, "{:?}", t.unexpected_seen);
     }
 }

@@ -130,6 +130,13 @@ pub fn next_seed(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The seeds of `trials` trials from `first` on.
+pub fn trial_seeds(first: u64, trials: u32) -> Vec<u64> {
+    std::iter::successors(Some(first), |s| Some(next_seed(*s)))
+        .take(trials as usize)
+        .collect()
+}
+
 /// Run the campaign and print the report; an error when any trial failed.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let kinds = selected(&args.kinds);
@@ -147,17 +154,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let env = trial::Environment::probe(&args, &work).await;
     let mut outcomes = Vec::new();
-    for kind in kinds {
-        let mut seed = first;
-        for n in 0..args.trials {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    'kinds: for kind in kinds {
+        for (n, seed) in (0..).zip(trial_seeds(first, args.trials)) {
             let outcome = match env.missing(kind) {
                 Some(why) => skipped(kind, n, seed, why),
-                None => run_one(&args, &env, &work, kind, n, seed).await,
+                // Interrupted: dropping the trial kills its servers, stops its
+                // PostgreSQL cluster and unmounts its filesystem.
+                None => tokio::select! {
+                    o = run_one(&args, &env, &work, kind, n, seed) => o,
+                    _ = tokio::signal::ctrl_c() => break 'kinds,
+                    _ = term.recv() => break 'kinds,
+                },
             };
             print_outcome(&outcome);
             outcomes.push(outcome);
-            seed = next_seed(seed);
         }
+    }
+    let planned = selected(&args.kinds).len() * args.trials as usize;
+    if outcomes.len() < planned {
+        eprintln!(
+            "campaign: interrupted after {} of {planned} trials",
+            outcomes.len()
+        );
     }
     if outcomes.iter().all(|o| o.kept.is_none()) {
         let _ = std::fs::remove_dir_all(&work);
@@ -180,6 +199,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if failed > 0 {
         bail!("{failed} of {} trials failed", outcomes.len());
+    }
+    if outcomes.len() < planned {
+        bail!("interrupted");
     }
     Ok(())
 }
@@ -297,5 +319,33 @@ fn print_outcome(o: &Outcome) {
     }
     if let Some(dir) = &o.kept {
         eprintln!("    kept: {dir}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, next_seed, selected, trial_seeds};
+
+    #[test]
+    fn trial_seeds_chain_so_one_trial_replays_alone() {
+        let mut seen = std::collections::HashSet::new();
+        let mut s = 42;
+        for _ in 0..10_000 {
+            assert!(seen.insert(s), "seed {s} repeats");
+            s = next_seed(s);
+        }
+        // `--seed <trial 2's> --trials 2` runs trials 2 and 3 of `--seed 42 --trials 3`.
+        let three = trial_seeds(42, 3);
+        assert_eq!(three[0], 42);
+        assert_eq!(trial_seeds(three[1], 2), three[1..]);
+    }
+
+    #[test]
+    fn all_means_every_kind_in_order() {
+        assert_eq!(selected(&[Kind::All]), Kind::EVERY);
+        assert_eq!(
+            selected(&[Kind::DiskFull, Kind::SqliteKill]),
+            [Kind::SqliteKill, Kind::DiskFull]
+        );
     }
 }

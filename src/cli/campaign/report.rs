@@ -95,6 +95,8 @@ pub struct KindSummary {
     pub acked: u64,
     pub unacked: u64,
     pub requests: u64,
+    /// Why its trials were skipped, if they were.
+    pub skip_reason: Option<String>,
 }
 
 /// Sums up the outcomes of each kind, in the order the kinds first appear.
@@ -131,6 +133,10 @@ pub fn summarize(outcomes: &[Outcome]) -> Vec<KindSummary> {
                 acked: sum(|f| f.acked),
                 unacked: sum(|f| f.unacked),
                 requests: sum(|f| f.requests),
+                skip_reason: of
+                    .iter()
+                    .find(|o| o.verdict == Verdict::Skipped)
+                    .and_then(|o| o.failures.first().cloned()),
             }
         })
         .collect()
@@ -165,6 +171,11 @@ pub fn print_table(summaries: &[KindSummary]) {
         );
     }
     println!("(times are min/median/max over the trials that have them)");
+    for s in summaries {
+        if let Some(why) = &s.skip_reason {
+            println!("SKIPPED {}: {} trials, {why}", s.kind, s.skipped);
+        }
+    }
 }
 
 /// One JSON line per trial, then one per kind.

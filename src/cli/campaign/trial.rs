@@ -5,16 +5,14 @@
 
 use super::checks::{self, Db};
 use super::faults::{self, sh};
-use super::load::{FaultFlag, Load, Tally};
+use super::load::{self, FaultFlag, Load, Tally};
 use super::node::Node;
 use super::report::{Figures, Outcome, Verdict};
-use super::{ACCESS_KEY, PRODUCT, SECRET_KEY, SERVER_KEY};
-use super::{Args, Kind, PROJECT_ID, WINDOWS_IMAGE};
-use anyhow::{Context as _, bail};
+use super::{ACCESS_KEY, Args, Kind, PROJECT_ID, SECRET_KEY, SERVER_KEY};
+use anyhow::Context as _;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
 use rand::{Rng as _, SeedableRng as _};
-use serde_json::{Value, json};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -137,38 +135,43 @@ fn unprivileged(exe: &Path, work: &Path) -> Result<Vec<String>, String> {
     } else {
         "nobody"
     };
-    let prefix = |exe: &Path| {
-        vec![
-            "setpriv".to_owned(),
-            "--reuid=nobody".to_owned(),
-            format!("--regid={group}"),
-            "--clear-groups".to_owned(),
-            "--".to_owned(),
-            exe.to_string_lossy().into_owned(),
-        ]
+    let setpriv = [
+        "--reuid=nobody".to_owned(),
+        format!("--regid={group}"),
+        "--clear-groups".to_owned(),
+        "--".to_owned(),
+    ];
+    // Runs `command` as nobody.
+    let runs = |command: &[&str]| {
+        let mut all: Vec<&str> = setpriv.iter().map(String::as_str).collect();
+        all.extend(command);
+        sh("setpriv", &all).is_ok()
     };
-    let runs = |program: &[String]| {
-        let args: Vec<&str> = program[1..].iter().map(String::as_str).collect();
-        let mut all = args.clone();
-        all.push("--version");
-        sh(&program[0], &all).is_ok()
-    };
-    let direct = prefix(exe);
-    if runs(&direct) {
-        return Ok(direct);
+    let work_dir = work.to_string_lossy();
+    if !runs(&["test", "-x", &work_dir]) {
+        return Err(format!(
+            "nobody cannot reach the work directory {work_dir} (give --work-dir under /tmp)"
+        ));
     }
-    let copy = work.join("bin").join("deskplane");
-    let copied = std::fs::create_dir_all(work.join("bin"))
-        .and_then(|()| std::fs::copy(exe, &copy).map(drop))
-        .map_err(|e| e.to_string())
-        .and_then(|()| faults::chmod(&work.join("bin"), 0o755).map_err(|e| e.to_string()))
-        .and_then(|()| faults::chmod(&copy, 0o755).map_err(|e| e.to_string()));
-    let program = prefix(&copy);
-    match copied {
-        Ok(()) if runs(&program) => Ok(program),
-        Ok(()) => Err("nobody cannot run the deskplane executable (setpriv failed)".into()),
-        Err(e) => Err(format!("cannot copy the executable for nobody: {e}")),
+    let mut exe = exe.to_owned();
+    if !runs(&[&exe.to_string_lossy(), "--version"]) {
+        // The build directory is closed to other users: a copy nobody can run.
+        let bin = work.join("bin");
+        let copy = bin.join("deskplane");
+        std::fs::create_dir_all(&bin)
+            .and_then(|()| std::fs::copy(&exe, &copy).map(drop))
+            .map_err(|e| format!("cannot copy the executable for nobody: {e}"))?;
+        faults::chmod(&bin, 0o755).map_err(|e| e.to_string())?;
+        faults::chmod(&copy, 0o755).map_err(|e| e.to_string())?;
+        if !runs(&[&copy.to_string_lossy(), "--version"]) {
+            return Err("nobody cannot run the deskplane executable".into());
+        }
+        exe = copy;
     }
+    let mut program = vec!["setpriv".to_owned()];
+    program.extend(setpriv.iter().cloned());
+    program.push(exe.to_string_lossy().into_owned());
+    Ok(program)
 }
 
 /// One trial in progress.
@@ -316,72 +319,15 @@ impl<'a> Trial<'a> {
     /// some; their ids.
     pub async fn populate(&mut self, node: &Node) -> anyhow::Result<Vec<String>> {
         let client = node.slot.snapshot().client.context("the node is not up")?;
-        let desktops: Vec<Value> = (0..self.args.desktops)
-            .map(|i| json!({"computer_name": format!("d{i:05}")}))
-            .collect();
-        let body = json!({"product_id": PRODUCT, "image_id": WINDOWS_IMAGE, "image_type": "gold", "desktops": desktops});
         let began = Instant::now();
-        let r = client
-            .post(&format!("/v2/{PROJECT_ID}/desktops"), &body)
-            .await?;
-        let job = r.json()?["job_id"]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| {
-                format!(
-                    "creating the desktops: {} {}",
-                    r.status,
-                    String::from_utf8_lossy(&r.body)
-                )
-            })?;
+        let job = load::create_desktops(&client, self.args.desktops).await?;
         self.initial_job.clone_from(&job);
         let bound = Duration::from_secs(self.args.settle_secs.max(60));
-        loop {
-            let r = client
-                .get(&format!("/v2/{PROJECT_ID}/workspace-jobs/{job}"), &[])
-                .await?;
-            match r.json()?["status"].as_str() {
-                Some("SUCCESS") => break,
-                Some("FAIL") => bail!(
-                    "creating the desktops failed: {}",
-                    String::from_utf8_lossy(&r.body)
-                ),
-                _ if began.elapsed() > bound => bail!("creating the desktops took over {bound:?}"),
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        let mut ids = Vec::new();
-        while ids.len() < self.args.desktops {
-            let q = [
-                ("limit", "1000".to_owned()),
-                ("offset", ids.len().to_string()),
-            ];
-            let page = client
-                .get(&format!("/v2/{PROJECT_ID}/desktops"), &q)
-                .await?
-                .json()?;
-            let got: Vec<String> = page["desktops"]
-                .as_array()
-                .context("listing desktops")?
-                .iter()
-                .filter_map(|d| d["desktop_id"].as_str().map(str::to_owned))
-                .collect();
-            if got.is_empty() {
-                break;
-            }
-            ids.extend(got);
-        }
+        load::wait_job(&client, &job, bound).await?;
+        let ids = load::desktop_ids(&client, self.args.desktops).await?;
         let connected = (ids.len() as f64 * CONNECTED_SHARE) as usize;
         for id in ids.choose_multiple(&mut self.rng, connected) {
-            let body = json!({"login_status": "CONNECTED"});
-            client
-                .unsigned(
-                    http::Method::POST,
-                    &format!("/sim/v1/desktops/{id}/session"),
-                    &[],
-                    Some(&body),
-                )
-                .await?;
+            load::connect(&client, id).await?;
         }
         let took = began.elapsed().as_millis();
         self.event(&format!(
