@@ -74,13 +74,12 @@ impl Db {
 
     /// RUNNING sub-jobs leased by `node` (a node id).
     pub async fn running_on(&self, node: &str) -> anyhow::Result<i64> {
-        // The node id comes from the campaign itself (node-a, node-b).
-        let sql = format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM sub_jobs WHERE status = 'RUNNING' AND lease_owner = '{}'",
-            node.replace('\'', "")
-        );
-        let rows = fetch_all!(self, (i64,), &sql)?;
-        Ok(rows.first().map_or(0, |r| r.0))
+        let sql = "SELECT CAST(COUNT(*) AS BIGINT) FROM sub_jobs WHERE status = 'RUNNING' AND lease_owner = $1";
+        let n = match self {
+            Db::Sqlite(p) => sqlx::query_scalar(sql).bind(node).fetch_one(p).await?,
+            Db::Pg(p) => sqlx::query_scalar(sql).bind(node).fetch_one(p).await?,
+        };
+        Ok(n)
     }
 
     /// Polls until no sub-job is WAITING or RUNNING; how long that took.

@@ -7,6 +7,7 @@ use super::faults::FreshDatabase;
 use super::node::Node;
 use super::trial::{LEASE_SECS, START_BOUND, Trial};
 use anyhow::bail;
+use rand::Rng as _;
 use std::time::{Duration, Instant};
 
 /// How much later than the lease the survivor may release a dead node's sub-jobs
@@ -66,7 +67,7 @@ async fn on_fresh_database(
     let db = FreshDatabase::create(&t.env.pg_url).await?;
     t.event(&format!("database {}", db.name));
     let outcome = script(t, &db).await;
-    if outcome.is_err() || t.failing() {
+    if outcome.is_err() || t.keeps_data() {
         t.note(format!(
             "database {} kept on {} (DROP DATABASE \"{}\" WITH (FORCE) removes it)",
             db.name, t.env.pg_url, db.name
@@ -84,7 +85,7 @@ pub async fn pg_kill_one(t: &mut Trial<'_>) -> anyhow::Result<()> {
         let ids = t.populate(&a).await?;
         let load = t.load(&[&a, &b], ids.clone(), None);
         t.pause(500, 2500).await;
-        let a_dies = t.rng.gen_bool_half();
+        let a_dies = t.rng.gen_bool(0.5);
         let (victim, survivor) = if a_dies {
             (&mut a, &mut b)
         } else {
@@ -153,7 +154,7 @@ pub async fn pg_kill_both(t: &mut Trial<'_>) -> anyhow::Result<()> {
         let ids = t.populate(&a).await?;
         let load = t.load(&[&a, &b], ids, None);
         t.pause(500, 2500).await;
-        let a_first = t.rng.gen_bool_half();
+        let a_first = t.rng.gen_bool(0.5);
         let gap = t.ms(0, 300);
         let (first, second) = if a_first {
             (&mut a, &mut b)
@@ -181,15 +182,4 @@ pub async fn pg_kill_both(t: &mut Trial<'_>) -> anyhow::Result<()> {
         outcome
     })
     .await
-}
-
-/// A fair coin from the trial's generator.
-trait Coin {
-    fn gen_bool_half(&mut self) -> bool;
-}
-
-impl Coin for rand::rngs::StdRng {
-    fn gen_bool_half(&mut self) -> bool {
-        rand::Rng::gen_bool(self, 0.5)
-    }
 }

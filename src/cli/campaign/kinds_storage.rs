@@ -28,7 +28,7 @@ pub async fn pg_restart(t: &mut Trial<'_>) -> anyhow::Result<()> {
     let mut cluster = PrivateCluster::create(&bin, &t.dir.join("pg"))?;
     t.event(&format!("private cluster on port {}", cluster.port));
     let outcome = pg_restart_on(t, &mut cluster).await;
-    let keep = outcome.is_err() || t.failing();
+    let keep = outcome.is_err() || t.keeps_data();
     cluster.cleanup(keep);
     outcome
 }
@@ -91,7 +91,7 @@ async fn on_tmpfs(t: &mut Trial<'_>) -> anyhow::Result<OnTmpfs> {
 
 /// Keeps a failed trial's database (the tmpfs goes away) and unmounts.
 fn unmount(t: &mut Trial<'_>, mut fs: SmallFs, failed: bool) {
-    if (failed || t.failing())
+    if (failed || t.keeps_data())
         && let Err(e) = fs.copy_out(&t.dir.join("db"))
     {
         t.note(format!(

@@ -452,8 +452,8 @@ impl<'a> Trial<'a> {
         }
     }
 
-    /// Whether the trial has failed so far (its data is then kept).
-    pub fn failing(&self) -> bool {
+    /// Whether the trial's data is to be kept: it has failed so far, or `--keep`.
+    pub fn keeps_data(&self) -> bool {
         !self.failures.is_empty() || self.args.keep
     }
 }
