@@ -170,7 +170,8 @@ pub fn print_table(summaries: &[KindSummary]) {
             s.requests
         );
     }
-    println!("(times are min/median/max over the trials that have them)");
+    println!();
+    println!("Times are min/median/max (ms) over the trials that have them.");
     for s in summaries {
         if let Some(why) = &s.skip_reason {
             println!("SKIPPED {}: {} trials, {why}", s.kind, s.skipped);
