@@ -110,7 +110,8 @@ pub struct Args {
     /// Longest wait for every sub-job to end after the load (seconds).
     #[arg(long, default_value_t = 60)]
     pub settle_secs: u64,
-    /// Where trial directories go (default: a fresh one under the temp dir).
+    /// Where trial directories go (default: a fresh one under the temp dir, removed
+    /// when no trial is kept); nobody must be able to reach it for dir-denied.
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
     /// Keep every trial's directory (a failed trial's is always kept).
@@ -178,7 +179,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             outcomes.len()
         );
     }
-    if outcomes.iter().all(|o| o.kept.is_none()) {
+    // The executable copied for nobody is ours; a directory given with
+    // --work-dir is not (only the trials' directories in it are).
+    let _ = std::fs::remove_dir_all(work.join("bin"));
+    if args.work_dir.is_none() && outcomes.iter().all(|o| o.kept.is_none()) {
         let _ = std::fs::remove_dir_all(&work);
     }
     let summaries = report::summarize(&outcomes);

@@ -239,7 +239,8 @@ impl Node {
 
     /// `GET /ready`: the status and error code, `None` when it does not answer.
     pub async fn ready(&self) -> Option<(u16, String)> {
-        let client = self.slot.snapshot().client?;
+        let state = self.slot.snapshot();
+        let client = state.client.filter(|_| state.up)?;
         let r = client
             .unsigned(http::Method::GET, "/ready", &[], None)
             .await
