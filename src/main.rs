@@ -1,4 +1,4 @@
-//! The `deskplane` binary: `serve`, `credentials`, `bench`.
+//! The `deskplane` binary: `serve`, `credentials`, `bench`, `campaign`.
 
 use clap::{Parser, Subcommand};
 use deskplane::config::Config;
@@ -33,6 +33,8 @@ enum Command {
     Nodes,
     /// Measure a running server (see README, "Benchmarks").
     Bench(deskplane::cli::bench::Args),
+    /// Run the fault campaign (see docs/reliability.md).
+    Campaign(deskplane::cli::campaign::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::ApiUsers { action } => deskplane::cli::api_users::run(cfg, action).await,
             Command::Nodes => deskplane::cli::nodes::run(cfg).await,
             Command::Bench(args) => deskplane::cli::bench::run(args).await,
+            Command::Campaign(args) => deskplane::cli::campaign::run(args).await,
         }
     });
     match result {

@@ -2,5 +2,6 @@
 
 pub mod api_users;
 pub mod bench;
+pub mod campaign;
 pub mod credentials;
 pub mod nodes;
