@@ -5,7 +5,7 @@
 //! and how each job's counters move.
 
 use super::desktop::{DesktopStatus, LoginStatus};
-use super::ids::{DesktopId, JobId, ProjectId, SubJobId};
+use super::ids::{ClaimId, DesktopId, JobId, ProjectId, SubJobId};
 use super::machine::Settled;
 use std::collections::BTreeMap;
 
@@ -56,6 +56,9 @@ pub enum Outcome {
 pub struct Completion {
     /// The sub-job.
     pub sub_job_id: SubJobId,
+    /// The claim it ran under: only the sub-job's current claim is recorded, so
+    /// a run that lost its lease (and was claimed again) counts for nothing.
+    pub claim: ClaimId,
     /// Its job.
     pub job_id: JobId,
     /// Its desktop.

@@ -8,6 +8,7 @@ fn done(job: JobId, op: Operation, before: DesktopStatus, outcome: Outcome) -> C
     };
     Completion {
         sub_job_id: SubJobId::new(),
+        claim: ClaimId::new(),
         job_id: job,
         desktop_id: DesktopId::new(),
         project_id: "p1".parse().expect("project id"),

@@ -57,6 +57,7 @@ uuid_id!(JobId, "job id");
 uuid_id!(SubJobId, "sub-job id");
 uuid_id!(UserId, "user id");
 uuid_id!(PoolId, "pool id");
+uuid_id!(ClaimId, "claim id");
 
 /// A project id: 32 lowercase hex characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

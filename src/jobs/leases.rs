@@ -6,6 +6,7 @@
 use super::{Engine, interrupted, lease_ms};
 use crate::domain::time::now_ms;
 use crate::store::{Completion, Holder, OrphanScope, Store, StoreError};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,8 @@ impl Engine {
             // sleep must not race a cancelled token: that made the loop spin
             // without ever pending, so the abort never landed.
             tokio::time::sleep(every).await;
-            let ids: Vec<_> = self.lock_held().keys().copied().collect();
+            let ids: BTreeSet<_> = self.lock_held().keys().map(|(id, _)| *id).collect();
+            let ids: Vec<_> = ids.into_iter().collect();
             if ids.is_empty() {
                 continue;
             }

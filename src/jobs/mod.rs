@@ -18,7 +18,7 @@ pub use leases::TaskLease;
 use crate::catalog::Catalog;
 use crate::domain::completion::Outcome;
 use crate::domain::error_code::Code;
-use crate::domain::ids::SubJobId;
+use crate::domain::ids::{ClaimId, SubJobId};
 use crate::domain::time::now_ms;
 use crate::drivers::ComputeDriver;
 use crate::store::health::Health;
@@ -29,6 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+
+/// One claim of a sub-job.
+type Held = (SubJobId, ClaimId);
 
 /// Job engine settings (`[jobs]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -84,10 +87,11 @@ struct Inner {
     /// Where failed writes are reported (`/ready`).
     health: Arc<Health>,
     wake: Notify,
-    /// Sub-jobs this process holds: running (with the token that cancels them),
-    /// or finished with their result not yet recorded (`None`). Their leases are
-    /// the ones the heartbeat renews.
-    held: Mutex<HashMap<SubJobId, Option<CancellationToken>>>,
+    /// Claims of sub-jobs this process holds: running (with the token that
+    /// cancels them), or finished with their result not yet recorded (`None`).
+    /// Their leases are the ones the heartbeat renews. By claim, as a sub-job
+    /// whose lease lapsed may be claimed here again while its first run goes on.
+    held: Mutex<HashMap<Held, Option<CancellationToken>>>,
 }
 
 impl Engine {
@@ -131,8 +135,8 @@ impl Engine {
     /// Stop sub-jobs (taken over by a forced delete) if they run in this process.
     pub fn cancel(&self, sub_job_ids: &[SubJobId]) {
         let held = self.lock_held();
-        for id in sub_job_ids {
-            if let Some(Some(t)) = held.get(id) {
+        for ((id, _), token) in held.iter() {
+            if let (true, Some(t)) = (sub_job_ids.contains(id), token) {
                 t.cancel();
             }
         }
@@ -212,16 +216,16 @@ impl Engine {
                     break;
                 };
                 let token = CancellationToken::new();
-                self.lock_held().insert(c.sub_job_id, Some(token.clone()));
+                let key = (c.sub_job_id, c.claim);
+                self.lock_held().insert(key, Some(token.clone()));
                 let engine = self.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let id = c.sub_job_id;
                     let done = tokio::select! {
                         d = run::execute(&engine.inner.driver, &engine.inner.catalog, &engine.inner.holder.node, c) => Some(d),
                         () = token.cancelled() => None,
                     };
-                    engine.finished(&id, done.is_some());
+                    engine.finished(&key, done.is_some());
                     // Free the slot before reporting: the wake that follows the
                     // recorded result must find it free.
                     drop(permit);
@@ -286,7 +290,7 @@ impl Engine {
                     self.inner.health.healthy();
                     let mut held = self.lock_held();
                     for c in done {
-                        held.remove(&c.sub_job_id);
+                        held.remove(&(c.sub_job_id, c.claim));
                     }
                     drop(held);
                     self.wake();
@@ -316,18 +320,18 @@ impl Engine {
 
     /// A sub-job's task ended: its result (if any) now waits to be recorded;
     /// a cancelled one is no longer ours.
-    fn finished(&self, id: &SubJobId, reported: bool) {
+    fn finished(&self, key: &Held, reported: bool) {
         let mut held = self.lock_held();
         if reported {
-            if let Some(entry) = held.get_mut(id) {
+            if let Some(entry) = held.get_mut(key) {
                 *entry = None;
             }
         } else {
-            held.remove(id);
+            held.remove(key);
         }
     }
 
-    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<SubJobId, Option<CancellationToken>>> {
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<Held, Option<CancellationToken>>> {
         self.inner
             .held
             .lock()
@@ -344,6 +348,7 @@ pub(crate) fn interrupted(node: &str, c: Claimed) -> Completion {
     let code = Code::Interrupted;
     Completion {
         sub_job_id: c.sub_job_id,
+        claim: c.claim,
         job_id: c.job_id,
         desktop_id: c.desktop_id,
         project_id: c.project_id,

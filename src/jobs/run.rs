@@ -49,6 +49,7 @@ pub async fn execute(
     };
     Completion {
         sub_job_id: c.sub_job_id,
+        claim: c.claim,
         job_id: c.job_id,
         desktop_id: c.desktop_id,
         project_id: c.project_id,

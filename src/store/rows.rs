@@ -2,7 +2,7 @@
 
 use crate::domain::desktop::{DesktopStatus, DesktopType, LoginStatus, TaskStatus};
 use crate::domain::desktop::{Disk, Tag};
-use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
+use crate::domain::ids::{ClaimId, DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
 use crate::domain::job::JobParams;
 use crate::domain::job::{JobStatus, JobType, SubJobStatus};
 use crate::domain::machine::Operation;
@@ -230,6 +230,8 @@ pub struct Claimed {
     pub params: JobParams,
     /// Attempt number (1 = first).
     pub attempt: i64,
+    /// This claim of it; its completion must name it.
+    pub claim: ClaimId,
     /// The desktop, if it still exists and this sub-job still holds it.
     pub desktop: Option<DesktopRow>,
 }

@@ -6,7 +6,7 @@
 use super::db::PgTx;
 use crate::domain::completion::{Effect, Stay};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
-use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId};
+use crate::domain::ids::{ClaimId, DesktopId, JobId, PoolId, ProjectId, SubJobId};
 use crate::domain::machine::Operation;
 use crate::store::sql::Decode;
 use crate::store::sql::bulk::{Bulk, Correction, NewSub, RefusedSub, Requeue};
@@ -254,18 +254,21 @@ impl Bulk for PgTx {
         incarnation: &str,
         done: &[Completion],
         now_ms: i64,
-    ) -> StoreResult<HashSet<SubJobId>> {
-        let ids: Vec<SubJobId> = self
+    ) -> StoreResult<HashSet<(SubJobId, ClaimId)>> {
+        // A completion counts only for the claim it names: when two runs of one
+        // sub-job report together, the join keeps the current claim's alone.
+        let ids: Vec<(SubJobId, ClaimId)> = self
             .rows(
                 sqlx::query(
-                    "WITH mine AS (SELECT id FROM sub_jobs WHERE id = ANY($1) AND status = 'RUNNING' \
-                     AND lease_incarnation = $6 ORDER BY id FOR UPDATE), \
-                     v AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
-                     AS v(id, status, code, reason, host)) \
+                    "WITH mine AS (SELECT id, claim_token FROM sub_jobs WHERE id = ANY($1) \
+                     AND status = 'RUNNING' AND lease_incarnation = $6 ORDER BY id FOR UPDATE), \
+                     v AS (SELECT DISTINCT ON (id, claim) * FROM UNNEST($1::text[], $2::text[], \
+                     $3::text[], $4::text[], $5::text[], $8::text[]) AS v(id, status, code, reason, host, claim)) \
                      UPDATE sub_jobs s SET status = v.status, error_code = v.code, fail_reason = v.reason, \
                      host = v.host, progress = 100, lease_owner = NULL, lease_incarnation = NULL, \
                      lease_until = NULL, claim_token = NULL, end_ms = $7 \
-                     FROM mine JOIN v ON v.id = mine.id WHERE s.id = mine.id RETURNING s.id",
+                     FROM mine JOIN v ON v.id = mine.id AND v.claim = mine.claim_token \
+                     WHERE s.id = mine.id RETURNING s.id, v.claim",
                 )
                 .bind(col(done, |c| c.sub_job_id.to_string()))
                 .bind(col(done, |c| if c.failure().is_none() { "SUCCESS" } else { "FAILED" }))
@@ -273,8 +276,9 @@ impl Bulk for PgTx {
                 .bind(col(done, |c| c.failure().map(|(_, reason)| reason)))
                 .bind(col(done, |c| c.host.as_str()))
                 .bind(incarnation)
-                .bind(now_ms),
-                |r| decode::typed(r, 0, "sub-job id"),
+                .bind(now_ms)
+                .bind(col(done, |c| c.claim.to_string())),
+                |r| Ok((decode::typed(r, 0, "sub-job id")?, decode::typed(r, 1, "claim id")?)),
             )
             .await?;
         Ok(ids.into_iter().collect())

@@ -3,7 +3,7 @@
 //! recovery, and reading jobs back.
 
 use super::PostgresStore;
-use crate::domain::ids::SubJobId;
+use crate::domain::ids::{ClaimId, SubJobId};
 use crate::store::sql::decode::{claimed, claimed_select};
 use crate::store::sql::{Db as _, settle};
 use crate::store::{Claimed, Completion, Holder, OrphanScope, Queue, StoreResult};
@@ -25,7 +25,7 @@ impl Queue for PostgresStore {
         now_ms: i64,
         lease_until_ms: i64,
     ) -> StoreResult<Vec<Claimed>> {
-        let token = uuid::Uuid::new_v4().to_string();
+        let token = ClaimId::new().to_string();
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             "WITH picked AS (SELECT id FROM sub_jobs WHERE status = 'WAITING' AND run_after_ms <= $4 \
@@ -132,7 +132,7 @@ impl Queue for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let token = uuid::Uuid::new_v4().to_string();
+        let token = ClaimId::new().to_string();
         let ids: Vec<String> = sqlx::query_scalar(&format!(
             "WITH l AS (SELECT id FROM sub_jobs WHERE {ORPHAN} AND attempt >= $6 \
              ORDER BY id FOR UPDATE SKIP LOCKED) \

@@ -7,7 +7,7 @@
 use super::Exec;
 use crate::domain::completion::Stay;
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
-use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId};
+use crate::domain::ids::{ClaimId, DesktopId, JobId, PoolId, ProjectId, SubJobId};
 use crate::domain::machine::Operation;
 use crate::store::{
     Completion, DesktopRow, NewJob, NotificationRow, PoolMember, StoreResult, UserRow,
@@ -120,14 +120,15 @@ pub trait Bulk: Exec {
         now_ms: i64,
     ) -> impl Future<Output = StoreResult<Vec<JobId>>> + Send;
 
-    /// Records finished sub-jobs still RUNNING under `incarnation`'s lease;
-    /// returns the ids it recorded (the others are no longer its to finish).
+    /// Records finished sub-jobs still RUNNING under `incarnation`'s lease and
+    /// the claim each completion names; returns the (sub-job, claim) pairs it
+    /// recorded (the others are no longer theirs to finish).
     fn finish_sub_jobs(
         &mut self,
         incarnation: &str,
         done: &[Completion],
         now_ms: i64,
-    ) -> impl Future<Output = StoreResult<HashSet<SubJobId>>> + Send;
+    ) -> impl Future<Output = StoreResult<HashSet<(SubJobId, ClaimId)>>> + Send;
 
     /// Settles desktops still held by the completing sub-jobs: status, login,
     /// new image or placement, unlocked.

@@ -320,7 +320,7 @@ pub fn sim_applied(r: &dyn Row) -> StoreResult<SimApplied> {
 /// A claimed sub-job from [`claimed_select`] (the desktop NULL when it is gone
 /// or no longer held by the sub-job).
 pub fn claimed(r: &dyn Row) -> StoreResult<Claimed> {
-    let present = r.opt_text(9)?;
+    let present = r.opt_text(10)?;
     Ok(Claimed {
         sub_job_id: typed(r, 0, "sub-job id")?,
         job_id: typed(r, 1, "job id")?,
@@ -331,7 +331,8 @@ pub fn claimed(r: &dyn Row) -> StoreResult<Claimed> {
         prev_login: typed(r, 6, "prev_login")?,
         params: params(r, 7)?,
         attempt: r.int(8)?,
-        desktop: present.map(|_| desktop_at(r, 9)).transpose()?,
+        claim: typed(r, 9, "claim id")?,
+        desktop: present.map(|_| desktop_at(r, 10)).transpose()?,
     })
 }
 
@@ -340,7 +341,7 @@ pub fn claimed(r: &dyn Row) -> StoreResult<Claimed> {
 pub fn claimed_select() -> String {
     format!(
         "SELECT s.id, s.job_id, s.project_id, s.desktop_id, s.operation, s.prev_status, \
-         s.prev_login, j.params, s.attempt, {DESKTOP_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id \
+         s.prev_login, j.params, s.attempt, s.claim_token, {DESKTOP_COLS} FROM sub_jobs s JOIN jobs j ON j.id = s.job_id \
          LEFT JOIN desktops d ON d.id = s.desktop_id AND d.busy_sub_job = s.id"
     )
 }

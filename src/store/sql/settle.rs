@@ -30,8 +30,12 @@ pub async fn complete<T: Bulk>(
     // The desktops first: the lock order every transaction follows.
     let desktops: Vec<DesktopId> = done.iter().map(|c| c.desktop_id).collect();
     tx.lock_desktops(&desktops).await?;
-    let recorded = tx.finish_sub_jobs(incarnation, done, now_ms).await?;
-    let plan = completion::plan(done.iter().filter(|c| recorded.contains(&c.sub_job_id)));
+    let mut recorded = tx.finish_sub_jobs(incarnation, done, now_ms).await?;
+    // Each recorded (sub-job, claim) once, however often it was reported.
+    let plan = completion::plan(
+        done.iter()
+            .filter(|c| recorded.remove(&(c.sub_job_id, c.claim))),
+    );
     if plan.counts.is_empty() {
         return Ok(0);
     }

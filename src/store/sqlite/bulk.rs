@@ -7,7 +7,7 @@ use super::conn::SqliteTx;
 use crate::domain::completion::{Effect, Stay};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::error_code::Code;
-use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId};
+use crate::domain::ids::{ClaimId, DesktopId, JobId, PoolId, ProjectId, SubJobId};
 use crate::domain::machine::Operation;
 use crate::store::sql::bulk::{Bulk, Correction, NewSub, RefusedSub, Requeue};
 use crate::store::sql::decode::{self, DESKTOP_COLS};
@@ -230,12 +230,12 @@ impl Bulk for SqliteTx {
         incarnation: &str,
         done: &[Completion],
         now_ms: i64,
-    ) -> StoreResult<HashSet<SubJobId>> {
+    ) -> StoreResult<HashSet<(SubJobId, ClaimId)>> {
         let mut stmt = self.conn()?.prepare_cached(
             "UPDATE sub_jobs SET status = ?2, error_code = ?3, fail_reason = ?4, host = ?5, \
              progress = 100, lease_owner = NULL, lease_incarnation = NULL, lease_until = NULL, \
              claim_token = NULL, end_ms = ?6 \
-             WHERE id = ?1 AND status = 'RUNNING' AND lease_incarnation = ?7",
+             WHERE id = ?1 AND status = 'RUNNING' AND lease_incarnation = ?7 AND claim_token = ?8",
         )?;
         let mut recorded = HashSet::with_capacity(done.len());
         for c in done {
@@ -253,10 +253,11 @@ impl Bulk for SqliteTx {
                 reason,
                 c.host,
                 now_ms,
-                incarnation
+                incarnation,
+                c.claim
             ];
             if stmt.execute(row)? > 0 {
-                recorded.insert(c.sub_job_id);
+                recorded.insert((c.sub_job_id, c.claim));
             }
         }
         Ok(recorded)

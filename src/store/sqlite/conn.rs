@@ -75,7 +75,8 @@ id_to_sql!(
     crate::domain::ids::JobId,
     crate::domain::ids::SubJobId,
     crate::domain::ids::PoolId,
-    crate::domain::ids::UserId
+    crate::domain::ids::UserId,
+    crate::domain::ids::ClaimId
 );
 
 impl rusqlite::ToSql for crate::domain::ids::ProjectId {

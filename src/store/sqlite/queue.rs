@@ -3,7 +3,7 @@
 
 use super::SqliteStore;
 use super::conn::SqliteTx;
-use crate::domain::ids::SubJobId;
+use crate::domain::ids::{ClaimId, SubJobId};
 use crate::store::sql::decode::{claimed, claimed_select};
 use crate::store::sql::{Db as _, Exec as _, q, settle};
 use crate::store::{Claimed, Completion, Holder, OrphanScope, Queue, StoreResult};
@@ -37,7 +37,7 @@ impl Queue for SqliteStore {
         now_ms: i64,
         lease_until_ms: i64,
     ) -> StoreResult<Vec<Claimed>> {
-        let token = uuid::Uuid::new_v4().to_string();
+        let token = ClaimId::new().to_string();
         let mut tx = self.begin().await?;
         let take = "UPDATE sub_jobs SET status = 'RUNNING', lease_owner = $1, lease_incarnation = $2, \
                     lease_until = $3, claim_token = $4, progress = 10, begin_ms = COALESCE(begin_ms, $5) \
@@ -116,7 +116,7 @@ impl Queue for SqliteStore {
         let requeued = tx
             .execute(q!(&back; now_ms, mine, &holder.node, &holder.incarnation, all, max_attempts))
             .await?;
-        let token = uuid::Uuid::new_v4().to_string();
+        let token = ClaimId::new().to_string();
         let keep = format!(
             "UPDATE sub_jobs SET lease_owner = $3, lease_incarnation = $4, lease_until = $7, \
              claim_token = $8 WHERE {ORPHAN} AND attempt >= $6"
