@@ -1,13 +1,13 @@
 //! Projects, credentials and desktop users.
 
-use crate::harness::{create, desktop, project};
-use deskplane::domain::ids::UserId;
+use crate::harness::{create, desktop, pid, project, user_row};
+use deskplane::domain::ids::ProjectId;
 use deskplane::store::{CredentialRow, Store, StoreError, UserFilter, UserRow};
 
 fn credential(ak: &str, project: &str, created_ms: i64) -> CredentialRow {
     CredentialRow {
         access_key: ak.to_owned(),
-        project_id: project.to_owned(),
+        project_id: pid(project),
         // Not UTF-8 and with a NUL: the column must be binary.
         secret_sealed: vec![0, 255, 1, 254, 0, 42],
         description: format!("key {ak}"),
@@ -17,16 +17,19 @@ fn credential(ak: &str, project: &str, created_ms: i64) -> CredentialRow {
 
 pub async fn projects_and_credentials(store: &dyn Store) {
     assert_eq!(store.count_projects().await.unwrap(), 0, "fresh database");
-    store.ensure_project("p1", "one", 1).await.unwrap();
+    store.ensure_project(&pid("p1"), "one", 1).await.unwrap();
     store
-        .ensure_project("p1", "renamed", 2)
+        .ensure_project(&pid("p1"), "renamed", 2)
         .await
         .expect("ensure_project is idempotent");
-    store.ensure_project("p2", "two", 3).await.unwrap();
+    store.ensure_project(&pid("p2"), "two", 3).await.unwrap();
     assert_eq!(store.count_projects().await.unwrap(), 2);
-    assert!(store.project_exists("p1").await.unwrap());
-    assert!(!store.project_exists("nope").await.unwrap());
-    assert!(!store.project_exists("").await.unwrap());
+    assert!(store.project_exists(&pid("p1")).await.unwrap());
+    assert!(!store.project_exists(&pid("nope")).await.unwrap());
+    assert!(
+        "".parse::<ProjectId>().is_err(),
+        "an empty project id is no project: it cannot even be asked for"
+    );
 
     store
         .insert_credential(&credential("AKB", "p1", 20))
@@ -47,7 +50,7 @@ pub async fn projects_and_credentials(store: &dyn Store) {
     );
 
     let got = store.get_credential("AKA").await.unwrap().expect("stored");
-    assert_eq!(got.project_id, "p1");
+    assert_eq!(got.project_id, pid("p1"));
     assert_eq!(got.secret_sealed, vec![0, 255, 1, 254, 0, 42]);
     assert_eq!(got.description, "key AKA");
     assert_eq!(got.created_ms, 20);
@@ -62,7 +65,7 @@ pub async fn projects_and_credentials(store: &dyn Store) {
         .collect();
     assert_eq!(all, ["AKC", "AKA", "AKB"], "by creation time, then key");
     let p1: Vec<String> = store
-        .list_credentials(Some("p1"))
+        .list_credentials(Some(&pid("p1")))
         .await
         .unwrap()
         .into_iter()
@@ -75,16 +78,10 @@ pub async fn projects_and_credentials(store: &dyn Store) {
     assert!(store.get_credential("AKA").await.unwrap().is_none());
 }
 
-fn user(project: &str, name: &str, created_ms: i64) -> UserRow {
+fn user(project: &ProjectId, name: &str, created_ms: i64) -> UserRow {
     UserRow {
-        id: UserId::new().to_string(),
-        project_id: project.to_owned(),
-        user_name: name.to_owned(),
         user_email: Some(format!("{name}@example.com")),
-        user_phone: None,
-        description: String::new(),
-        created_ms,
-        total_desktops: 0,
+        ..user_row(project, name, created_ms)
     }
 }
 

@@ -1,28 +1,20 @@
 //! Submission: bulk create, and batches checked by the state machine.
 
 use crate::harness::{
-    STOP, count_statements, desktop, desktops_in, get, holder, job, project, success,
+    STOP, count_statements, desktop, desktops_in, get, holder, job, project, success, user_row,
 };
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::{DesktopStatus, TaskStatus};
 use deskplane::domain::error_code::Code;
-use deskplane::domain::ids::UserId;
+use deskplane::domain::ids::{DesktopId, JobId, ProjectId};
 use deskplane::domain::job::{JobStatus, JobType};
 use deskplane::domain::machine::{Operation, Refusal, Settled};
 use deskplane::store::{
-    BatchRefusal, DesktopFilter, NewDesktop, Store, SubJobFilter, UserFilter, UserRow,
+    BatchOutcome, BatchRefusal, DesktopFilter, NewDesktop, Store, SubJobFilter, UserFilter, UserRow,
 };
 
-fn user(project: &str, name: &str) -> UserRow {
-    UserRow {
-        id: UserId::new().to_string(),
-        project_id: project.to_owned(),
-        user_name: name.to_owned(),
-        user_email: None,
-        user_phone: None,
-        description: String::new(),
-        created_ms: 5,
-        total_desktops: 0,
-    }
+fn user(project: &ProjectId, name: &str) -> UserRow {
+    user_row(project, name, 5)
 }
 
 pub async fn create_thousand_in_few_statements(store: &dyn Store) {
@@ -81,7 +73,7 @@ pub async fn create_thousand_in_few_statements(store: &dyn Store) {
     let (subs, total) = store
         .list_sub_jobs(&SubJobFilter {
             project_id: p.clone(),
-            job_id: Some(j.id.clone()),
+            job_id: Some(j.id.to_string()),
             offset: 998,
             limit: 10,
             ..SubJobFilter::default()
@@ -91,10 +83,14 @@ pub async fn create_thousand_in_few_statements(store: &dyn Store) {
     assert_eq!(total, 1_000);
     let tail: Vec<&str> = subs.iter().map(|s| s.desktop_name.as_str()).collect();
     assert_eq!(tail, ["bulk-0998", "bulk-0999"], "sub-jobs in input order");
+    users_created_once(store, &p, &existing).await;
+}
 
+/// Each missing user of the 1,000 desktops is created once; `existing` is kept.
+async fn users_created_once(store: &dyn Store, p: &ProjectId, existing: &UserRow) {
     let (list, total) = store
         .list_users(
-            &p,
+            p,
             &UserFilter {
                 limit: 100,
                 ..UserFilter::default()
@@ -119,56 +115,30 @@ pub async fn refusals(store: &dyn Store) {
     let theirs = desktops_in(store, &q, &[S::Shutoff]).await;
     let (a, c, e) = (&ids[0], &ids[1], &ids[2]);
     let j = job(&p, JobType::OperateDesktops, 3_000);
-    let asked = vec![
-        a.clone(),
-        c.clone(),
-        e.clone(),
-        theirs[0].clone(),
-        "missing".to_owned(),
-    ];
+    let missing = DesktopId::new();
+    let asked = vec![*a, *c, *e, theirs[0], missing];
     let out = store
-        .submit_batch(&j, Operation::Start, false, false, &asked)
+        .submit_batch(&j, Operation::Start, false, Scope::Partial, &asked)
         .await
         .unwrap();
-    let accepted: Vec<(&str, DesktopStatus)> = out
-        .accepted
-        .iter()
-        .map(|d| (d.id.as_str(), d.status))
-        .collect();
+    let accepted: Vec<(DesktopId, DesktopStatus)> =
+        out.accepted.iter().map(|d| (d.id, d.status)).collect();
+    assert_eq!(accepted, [(*c, S::Shutoff)], "accepted as it was before");
+    let named =
+        |id: &DesktopId, why, name: &str, s| (id.to_string(), why, Some(name.into()), Some(s));
+    let unseen = |id: &DesktopId, why| (id.to_string(), why, None, None);
     assert_eq!(
-        accepted,
-        [(c.as_str(), S::Shutoff)],
-        "accepted as it was before"
-    );
-    let refused: Vec<(&str, &BatchRefusal, Option<&str>, Option<DesktopStatus>)> = out
-        .refused
-        .iter()
-        .map(|r| {
-            (
-                r.desktop_id.as_str(),
-                &r.reason,
-                r.desktop_name.as_deref(),
-                r.status,
-            )
-        })
-        .collect();
-    assert_eq!(
-        refused,
+        refusals_of(&out),
         [
-            (
-                a.as_str(),
-                &BatchRefusal::State(Refusal::WrongState(S::Active)),
-                Some("pc-000"),
-                Some(S::Active)
+            named(
+                a,
+                BatchRefusal::State(Refusal::WrongState(S::Active)),
+                "pc-000",
+                S::Active
             ),
-            (
-                e.as_str(),
-                &BatchRefusal::State(Refusal::InError),
-                Some("pc-002"),
-                Some(S::Error)
-            ),
-            (theirs[0].as_str(), &BatchRefusal::OtherProject, None, None),
-            ("missing", &BatchRefusal::NotFound, None, None),
+            named(e, BatchRefusal::State(Refusal::InError), "pc-002", S::Error),
+            unseen(&theirs[0], BatchRefusal::OtherProject),
+            unseen(&missing, BatchRefusal::NotFound),
         ],
         "in request order; nothing revealed about others' desktops"
     );
@@ -186,10 +156,7 @@ pub async fn refusals(store: &dyn Store) {
     assert_eq!(held.task_status, Some(TaskStatus::PoweringOn));
     let claimed = store.claim(&holder("n1"), 10, 3_000, 9_000).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(
-        held.busy_sub_job.as_deref(),
-        Some(claimed[0].sub_job_id.as_str())
-    );
+    assert_eq!(held.busy_sub_job, Some(claimed[0].sub_job_id));
     assert_eq!(
         (claimed[0].prev_status, claimed[0].operation),
         (S::Shutoff, Operation::Start)
@@ -199,11 +166,32 @@ pub async fn refusals(store: &dyn Store) {
         None,
         "refused: untouched"
     );
+    one_at_a_time(store, &p, c, e).await;
+}
 
+/// (desktop id, reason, name, status) of each refused desktop.
+type Refusals = Vec<(String, BatchRefusal, Option<String>, Option<DesktopStatus>)>;
+
+fn refusals_of(out: &BatchOutcome) -> Refusals {
+    out.refused
+        .iter()
+        .map(|r| {
+            (
+                r.desktop_id.clone(),
+                r.reason.clone(),
+                r.desktop_name.clone(),
+                r.status,
+            )
+        })
+        .collect()
+}
+
+/// `c` is held by a start, `e` is in ERROR.
+async fn one_at_a_time(store: &dyn Store, p: &ProjectId, c: &DesktopId, e: &DesktopId) {
     // One operation at a time: a second batch on the held desktop is refused.
-    let j2 = job(&p, JobType::OperateDesktops, 3_100);
+    let j2 = job(p, JobType::OperateDesktops, 3_100);
     let out = store
-        .submit_batch(&j2, STOP, false, false, std::slice::from_ref(c))
+        .submit_batch(&j2, STOP, false, Scope::Partial, std::slice::from_ref(c))
         .await
         .unwrap();
     assert!(out.accepted.is_empty());
@@ -212,24 +200,24 @@ pub async fn refusals(store: &dyn Store) {
         BatchRefusal::State(Refusal::Busy(TaskStatus::PoweringOn))
     );
     assert!(
-        store.get_job(&p, &j2.id).await.unwrap().is_none(),
+        store.get_job(p, &j2.id).await.unwrap().is_none(),
         "no job when nothing is accepted"
     );
     // ERROR is repaired by rebuild.
-    let j3 = job(&p, JobType::RebuildDesktops, 3_200);
+    let j3 = job(p, JobType::RebuildDesktops, 3_200);
     let out = store
         .submit_batch(
             &j3,
             Operation::Rebuild,
             false,
-            false,
+            Scope::Partial,
             std::slice::from_ref(e),
         )
         .await
         .unwrap();
     assert_eq!(out.accepted.len(), 1);
     assert_eq!(
-        get(store, &p, e).await.task_status,
+        get(store, p, e).await.task_status,
         Some(TaskStatus::Rebuilding)
     );
 }
@@ -239,26 +227,26 @@ pub async fn atomic_and_empty_write_nothing(store: &dyn Store) {
     let ids = desktops_in(store, &p, &[DesktopStatus::Active, DesktopStatus::Shutoff]).await;
     let j = job(&p, JobType::LogoffDesktops, 3_000);
     let out = store
-        .submit_batch(&j, STOP, false, true, &ids)
+        .submit_batch(&j, STOP, false, Scope::Whole, &ids)
         .await
         .unwrap();
     assert!(out.accepted.is_empty(), "atomic: all or nothing");
     assert_eq!(out.refused.len(), 1);
-    assert_eq!(out.refused[0].desktop_id, ids[1]);
+    assert_eq!(out.refused[0].desktop_id, ids[1].to_string());
     assert!(store.get_job(&p, &j.id).await.unwrap().is_none());
     let a = get(store, &p, &ids[0]).await;
     assert_eq!((a.task_status, a.busy_sub_job), (None, None), "not locked");
     assert_eq!(store.next_due_ms().await.unwrap(), None, "nothing queued");
 
     let out = store
-        .submit_batch(&j, STOP, false, false, &[])
+        .submit_batch(&j, STOP, false, Scope::Partial, &[])
         .await
         .unwrap();
     assert!(out.accepted.is_empty() && out.refused.is_empty());
     assert!(store.get_job(&p, &j.id).await.unwrap().is_none());
 
     let out = store
-        .submit_batch(&j, STOP, false, true, &ids[..1])
+        .submit_batch(&j, STOP, false, Scope::Whole, &ids[..1])
         .await
         .unwrap();
     assert_eq!(out.accepted.len(), 1, "atomic with nothing refused");
@@ -274,7 +262,7 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
     let a = &ids[0];
     let stop = job(&p, JobType::OperateDesktops, 3_000);
     store
-        .submit_batch(&stop, STOP, false, false, &ids)
+        .submit_batch(&stop, STOP, false, Scope::Partial, &ids)
         .await
         .unwrap();
     let running = store
@@ -285,7 +273,7 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
 
     let del = job(&p, JobType::DeleteDesktops, 4_000);
     let out = store
-        .submit_batch(&del, Operation::Delete, false, false, &ids)
+        .submit_batch(&del, Operation::Delete, false, Scope::Partial, &ids)
         .await
         .unwrap();
     assert_eq!(
@@ -294,11 +282,11 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
         "an unforced delete waits its turn"
     );
     let out = store
-        .submit_batch(&del, Operation::Delete, true, false, &ids)
+        .submit_batch(&del, Operation::Delete, true, Scope::Partial, &ids)
         .await
         .unwrap();
     assert_eq!(out.accepted.len(), 1);
-    assert_eq!(out.cancelled_sub_jobs, [running[0].sub_job_id.clone()]);
+    assert_eq!(out.cancelled_sub_jobs, [running[0].sub_job_id]);
 
     let code = Code::Cancelled;
     let old = store
@@ -328,17 +316,18 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
     let after = get(store, &p, a).await;
     assert_eq!(after.busy_sub_job, held.busy_sub_job);
     assert_eq!(after.status, DesktopStatus::Active);
+    forced_delete_runs(store, &p, a, &del.id).await;
+}
 
+/// The forced delete `job_id` of `a` runs and removes it.
+async fn forced_delete_runs(store: &dyn Store, p: &ProjectId, a: &DesktopId, job_id: &JobId) {
     let claimed = store
         .claim(&holder("node-b"), 10, 5_000, 60_000)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].operation, Operation::Delete);
-    assert_eq!(
-        claimed[0].desktop.as_ref().map(|d| d.id.as_str()),
-        Some(a.as_str())
-    );
+    assert_eq!(claimed[0].desktop.as_ref().map(|d| d.id), Some(*a));
     let done = success(&claimed[0]);
     assert_eq!(done.settled, Settled::Gone);
     assert_eq!(
@@ -348,12 +337,8 @@ pub async fn force_delete_cancels_holder(store: &dyn Store) {
             .unwrap(),
         1
     );
-    assert!(store.get_desktop(&p, a).await.unwrap().is_none());
-    let finished = store
-        .get_job(&p, &del.id)
-        .await
-        .unwrap()
-        .expect("delete job");
+    assert!(store.get_desktop(p, a).await.unwrap().is_none());
+    let finished = store.get_job(p, job_id).await.unwrap().expect("delete job");
     assert_eq!(
         (finished.status, finished.succeeded),
         (JobStatus::Success, 1)

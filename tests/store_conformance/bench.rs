@@ -3,13 +3,14 @@
 //! `cargo test --test store_conformance bench -- --ignored --nocapture`.
 
 use crate::harness::{desktop, holder, job, postgres, project, sqlite, success};
+use deskplane::domain::ids::ProjectId;
 use deskplane::domain::job::JobType;
 use deskplane::store::{Completion, NewDesktop, Store};
 use std::time::{Duration, Instant};
 
 const BATCH: i64 = 500;
 
-fn desktops(project: &str, job_no: usize) -> Vec<NewDesktop> {
+fn desktops(project: &ProjectId, job_no: usize) -> Vec<NewDesktop> {
     (0..1_000)
         .map(|i| NewDesktop {
             row: desktop(project, &format!("b{job_no:02}-{i:04}")),

@@ -4,18 +4,22 @@
 use crate::harness::{
     STOP, Shared, desktop, desktops_in, holder, job, postgres, project, run_all, success,
 };
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::{DesktopStatus, PowerMode, TaskStatus};
+use deskplane::domain::ids::{DesktopId, SubJobId};
 use deskplane::domain::job::{JobStatus, JobType};
 use deskplane::domain::machine::{Operation, Refusal};
-use deskplane::store::{BatchRefusal, Completion, NewDesktop, OrphanScope, SubJobFilter};
+use deskplane::store::{
+    BatchRefusal, Completion, Lifecycle, NewDesktop, OrphanScope, SubJobFilter,
+};
 use sqlx::Connection;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Claim, renew and complete until the queue is empty; returns what was claimed.
-async fn node(store: Shared, owner: &'static str, done: Arc<AtomicBool>) -> Vec<String> {
-    let held: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+async fn node(store: Shared, owner: &'static str, done: Arc<AtomicBool>) -> Vec<SubJobId> {
+    let held: Arc<std::sync::Mutex<Vec<SubJobId>>> = Arc::default();
     let renewer = {
         let store = store.clone();
         let done = done.clone();
@@ -44,8 +48,8 @@ async fn node(store: Shared, owner: &'static str, done: Arc<AtomicBool>) -> Vec<
         if claimed.is_empty() {
             break;
         }
-        *held.lock().expect("held") = claimed.iter().map(|c| c.sub_job_id.clone()).collect();
-        mine.extend(claimed.iter().map(|c| c.sub_job_id.clone()));
+        *held.lock().expect("held") = claimed.iter().map(|c| c.sub_job_id).collect();
+        mine.extend(claimed.iter().map(|c| c.sub_job_id));
         let finished: Vec<Completion> = claimed.iter().map(success).collect();
         let applied = store
             .complete(&holder(owner), &finished, 11_000)
@@ -84,8 +88,8 @@ async fn two_nodes_never_claim_the_same_sub_job() {
         got_a.len(),
         got_b.len()
     );
-    let set_a: HashSet<&String> = got_a.iter().collect();
-    let set_b: HashSet<&String> = got_b.iter().collect();
+    let set_a: HashSet<&SubJobId> = got_a.iter().collect();
+    let set_b: HashSet<&SubJobId> = got_b.iter().collect();
     assert_eq!(set_a.len(), got_a.len(), "node-a claimed a sub-job twice");
     assert_eq!(set_b.len(), got_b.len(), "node-b claimed a sub-job twice");
     assert!(set_a.is_disjoint(&set_b), "a sub-job claimed by both nodes");
@@ -98,8 +102,8 @@ async fn two_nodes_never_claim_the_same_sub_job() {
         .await
         .unwrap();
     assert_eq!(total, 2_000);
-    let every: HashSet<&String> = all.iter().map(|s| &s.id).collect();
-    let claimed: HashSet<&String> = set_a.union(&set_b).copied().collect();
+    let every: HashSet<&SubJobId> = all.iter().map(|s| &s.id).collect();
+    let claimed: HashSet<&SubJobId> = set_a.union(&set_b).copied().collect();
     assert_eq!(claimed, every, "every sub-job claimed once");
     assert!(all.iter().all(|s| s.attempt == 1));
     let fin = a.get_job(&p, &j.id).await.unwrap().expect("job");
@@ -119,16 +123,18 @@ async fn overlapping_batches_on_two_nodes_take_each_desktop_once() {
         let ja = job(&p, JobType::OperateDesktops, 3_000);
         let jb = job(&p, JobType::OperateDesktops, 3_000);
         let forward = ids.clone();
-        let backward: Vec<String> = ids.iter().rev().cloned().collect();
+        let backward: Vec<DesktopId> = ids.iter().rev().copied().collect();
         let reboot = Operation::Reboot(PowerMode::Soft);
         let (sa, sb) = (a.clone(), b.clone());
         let (ja2, jb2) = (ja.clone(), jb.clone());
-        let ta =
-            tokio::spawn(async move { sa.submit_batch(&ja2, STOP, false, false, &forward).await });
-        let tb =
-            tokio::spawn(
-                async move { sb.submit_batch(&jb2, reboot, false, false, &backward).await },
-            );
+        let ta = tokio::spawn(async move {
+            sa.submit_batch(&ja2, STOP, false, Scope::Partial, &forward)
+                .await
+        });
+        let tb = tokio::spawn(async move {
+            sb.submit_batch(&jb2, reboot, false, Scope::Partial, &backward)
+                .await
+        });
         let (oa, ob) = (ta.await.unwrap().unwrap(), tb.await.unwrap().unwrap());
         assert_eq!(
             oa.accepted.len() + ob.accepted.len(),
@@ -141,10 +147,10 @@ async fn overlapping_batches_on_two_nodes_take_each_desktop_once() {
                 "round {round}: refused only because the other node holds it: {r:?}"
             );
         }
-        let by_a: HashSet<&str> = oa.accepted.iter().map(|d| d.id.as_str()).collect();
+        let by_a: HashSet<DesktopId> = oa.accepted.iter().map(|d| d.id).collect();
         for id in &ids {
             let d = a.get_desktop(&p, id).await.unwrap().expect("desktop");
-            let want = if by_a.contains(id.as_str()) {
+            let want = if by_a.contains(id) {
                 TaskStatus::PoweringOff
             } else {
                 TaskStatus::Rebooting
@@ -172,7 +178,7 @@ async fn completion_racing_a_forced_delete_is_all_or_nothing() {
     let p = project(a.as_ref()).await;
     let ids = desktops_in(a.as_ref(), &p, &[DesktopStatus::Active; 200]).await;
     let stop = job(&p, JobType::OperateDesktops, 3_000);
-    a.submit_batch(&stop, STOP, false, false, &ids)
+    a.submit_batch(&stop, STOP, false, Scope::Partial, &ids)
         .await
         .unwrap();
     let claimed = a
@@ -182,13 +188,13 @@ async fn completion_racing_a_forced_delete_is_all_or_nothing() {
     assert_eq!(claimed.len(), 200);
     let finished: Vec<Completion> = claimed.iter().map(success).collect();
     let del = job(&p, JobType::DeleteDesktops, 4_000);
-    let backward: Vec<String> = ids.iter().rev().cloned().collect();
+    let backward: Vec<DesktopId> = ids.iter().rev().copied().collect();
     let sa = a.clone();
     let ta = tokio::spawn(async move { sa.complete(&holder("node-a"), &finished, 4_000).await });
     let sb = b.clone();
     let del2 = del.clone();
     let tb = tokio::spawn(async move {
-        sb.submit_batch(&del2, Operation::Delete, true, false, &backward)
+        sb.submit_batch(&del2, Operation::Delete, true, Scope::Partial, &backward)
             .await
     });
     let applied = ta.await.unwrap().expect("complete (no deadlock)");

@@ -1,7 +1,8 @@
 //! Desktop reads: what submission writes, filters, paging, sort, tags, login.
 
-use crate::harness::{create, desktop, desktops_in, get, project};
+use crate::harness::{create, desktop, desktops_in, get, pid, project, tag, texts};
 use deskplane::domain::desktop::{DesktopStatus, DesktopType, LoginStatus, TaskStatus};
+use deskplane::domain::ids::{DesktopId, PoolId, ProjectId};
 use deskplane::store::{DesktopFilter, DesktopRow, Store, SubJobFilter};
 
 fn all() -> DesktopFilter {
@@ -11,7 +12,7 @@ fn all() -> DesktopFilter {
     }
 }
 
-async fn names(store: &dyn Store, project: &str, f: &DesktopFilter) -> (Vec<String>, i64) {
+async fn names(store: &dyn Store, project: &ProjectId, f: &DesktopFilter) -> (Vec<String>, i64) {
     let (list, total) = store.list_desktops(project, f).await.unwrap();
     (list.into_iter().map(|d| d.computer_name).collect(), total)
 }
@@ -22,7 +23,7 @@ pub async fn new_desktops_are_building(store: &dyn Store) {
     row.user_name = Some("carol".into());
     row.user_email = Some("carol@example.com".into());
     row.host = Some("qemu+ssh://h1/system".into());
-    row.tags = r#"[{"key":"k","value":"v"}]"#.into();
+    row.tags = vec![tag("k", Some("v"))];
     let job_id = create(store, &p, std::slice::from_ref(&row)).await;
     let got = get(store, &p, &row.id).await;
     assert_eq!(got.status, DesktopStatus::Build);
@@ -31,20 +32,20 @@ pub async fn new_desktops_are_building(store: &dyn Store) {
     assert_eq!(got.user_name.as_deref(), Some("carol"));
     assert_eq!(got.user_email.as_deref(), Some("carol@example.com"));
     assert_eq!(got.host.as_deref(), Some("qemu+ssh://h1/system"));
-    assert_eq!(got.tags, row.tags, "JSON text kept as written");
+    assert_eq!(got.tags, row.tags, "tags kept as written");
     assert_eq!(got.root_volume, row.root_volume);
     assert_eq!(got.desktop_type, DesktopType::Dedicated);
     let (subs, total) = store
         .list_sub_jobs(&SubJobFilter {
             project_id: p.clone(),
-            job_id: Some(job_id.clone()),
+            job_id: Some(job_id.to_string()),
             limit: 10,
             ..SubJobFilter::default()
         })
         .await
         .unwrap();
     assert_eq!(total, 1);
-    assert_eq!(got.busy_sub_job.as_deref(), Some(subs[0].id.as_str()));
+    assert_eq!(got.busy_sub_job, Some(subs[0].id));
     assert_eq!(subs[0].desktop_name, "pc-build");
     assert_eq!(subs[0].user_name.as_deref(), Some("carol"));
     assert_eq!(subs[0].attempt, 1);
@@ -52,19 +53,26 @@ pub async fn new_desktops_are_building(store: &dyn Store) {
     let job = store.get_job(&p, &job_id).await.unwrap().expect("job");
     assert_eq!((job.total, job.succeeded, job.failed), (1, 0, 0));
     assert_eq!(job.status.as_str(), "WAITING");
-    assert!(store.get_job("other", &job_id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_job(&pid("other"), &job_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn filters_and_paging(store: &dyn Store) {
     let p = project(store).await;
     let q = project(store).await;
+    let (pool_a, pool_b) = (PoolId::new(), PoolId::new());
     let mut rows: Vec<DesktopRow> = (0..6).map(|i| desktop(&p, &format!("pc-{i}"))).collect();
     rows[0].user_name = Some("Dave".into());
     rows[1].user_name = Some("dave2".into());
     rows[2].ip_address = "10.0.0.99".into();
     rows[3].desktop_type = DesktopType::Pooled;
-    rows[3].pool_id = Some("pool-a".into());
-    rows[4].pool_id = Some("pool-b".into());
+    rows[3].pool_id = Some(pool_a);
+    rows[4].pool_id = Some(pool_b);
     rows[4].image_id = "a9f8cd6e-4e5b-4c8e-9d0c-6f3f1a7b2c11".into();
     rows[5].availability_zone = "cn-north-4b".into();
     rows[5].computer_name = "web_1".into();
@@ -83,13 +91,21 @@ pub async fn filters_and_paging(store: &dyn Store) {
         names(store, &p, &page).await,
         (vec!["pc-2".into(), "pc-3".into(), "pc-4".into()], 6)
     );
+    substring_filters(store, &p).await;
+    exact_filters(store, &p, &rows, [pool_a, pool_b]).await;
+    lookups(store, &p, &q, &rows).await;
+}
 
-    let pp: &str = &p;
-    let check = |f: DesktopFilter, want: &'static [&'static str]| async move {
-        let (n, total) = names(store, pp, &f).await;
-        assert_eq!(n, want, "filter {f:?}");
-        assert_eq!(total, i64::try_from(want.len()).unwrap(), "total of {f:?}");
-    };
+/// The desktops `f` lists in `p` are `want`, with a matching total.
+async fn check(store: &dyn Store, p: &ProjectId, f: DesktopFilter, want: &[&str]) {
+    let (n, total) = names(store, p, &f).await;
+    assert_eq!(n, want, "filter {f:?}");
+    assert_eq!(total, i64::try_from(want.len()).unwrap(), "total of {f:?}");
+}
+
+/// User and computer names match by substring, ignoring ASCII case.
+async fn substring_filters(store: &dyn Store, p: &ProjectId) {
+    let check = async |f, want| check(store, p, f, want).await;
     let user = |u: &str| DesktopFilter {
         user_name: Some(u.into()),
         ..all()
@@ -103,18 +119,27 @@ pub async fn filters_and_paging(store: &dyn Store) {
     check(computer("b_"), &["web_1"]).await;
     check(computer("c_"), &[]).await;
     check(computer("PC-"), &["pc-0", "pc-1", "pc-2", "pc-3", "pc-4"]).await;
+}
+
+/// IP, ids, pools, type, image, zone and status match exactly.
+async fn exact_filters(store: &dyn Store, p: &ProjectId, rows: &[DesktopRow], pools: [PoolId; 2]) {
+    let check = async |f, want| check(store, p, f, want).await;
     let f = DesktopFilter {
         desktop_ip: Some("10.0.0.99".into()),
         ..all()
     };
     check(f, &["pc-2"]).await;
     let f = DesktopFilter {
-        desktop_ids: vec![rows[4].id.clone(), rows[1].id.clone(), "missing".into()],
+        desktop_ids: vec![
+            rows[4].id.to_string(),
+            rows[1].id.to_string(),
+            DesktopId::new().to_string(),
+        ],
         ..all()
     };
     check(f, &["pc-1", "pc-4"]).await;
     let f = DesktopFilter {
-        pool_ids: vec!["pool-a".into(), "pool-b".into()],
+        pool_ids: texts(&pools),
         ..all()
     };
     check(f, &["pc-3", "pc-4"]).await;
@@ -144,30 +169,33 @@ pub async fn filters_and_paging(store: &dyn Store) {
         ..all()
     };
     check(f, &[]).await;
+}
 
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut got: Vec<String> = store
-        .get_desktops(&[ids[0].clone(), "missing".into(), ids[5].clone()])
+/// Reads by id in any project, one desktop of a project, taken names.
+async fn lookups(store: &dyn Store, p: &ProjectId, q: &ProjectId, rows: &[DesktopRow]) {
+    let ids: Vec<DesktopId> = rows.iter().map(|r| r.id).collect();
+    let mut got: Vec<DesktopId> = store
+        .get_desktops(&[ids[0], DesktopId::new(), ids[5]])
         .await
         .unwrap()
         .into_iter()
         .map(|d| d.id)
         .collect();
     got.sort();
-    let mut want = vec![ids[0].clone(), ids[5].clone()];
+    let mut want = vec![ids[0], ids[5]];
     want.sort();
     assert_eq!(got, want);
-    assert!(store.get_desktop(&q, &ids[0]).await.unwrap().is_none());
+    assert!(store.get_desktop(q, &ids[0]).await.unwrap().is_none());
 
     let mut existing = store
-        .existing_computer_names(&p, &["pc-1".into(), "web_1".into(), "nope".into()])
+        .existing_computer_names(p, &["pc-1".into(), "web_1".into(), "nope".into()])
         .await
         .unwrap();
     existing.sort();
     assert_eq!(existing, ["pc-1", "web_1"]);
     assert!(
         store
-            .existing_computer_names(&q, &["pc-1".into()])
+            .existing_computer_names(q, &["pc-1".into()])
             .await
             .unwrap()
             .is_empty()
@@ -209,10 +237,10 @@ pub async fn sorting(store: &dyn Store) {
 pub async fn tags(store: &dyn Store) {
     let p = project(store).await;
     let mut rows: Vec<DesktopRow> = (0..4).map(|i| desktop(&p, &format!("t-{i}"))).collect();
-    rows[0].tags = r#"[{"key":"env","value":"prod"},{"key":"team","value":"a"}]"#.into();
-    rows[1].tags = r#"[{"key":"env","value":"dev"}]"#.into();
-    rows[2].tags = r#"[{"key":"env"}]"#.into();
-    rows[3].tags = r#"[{"key":"team","value":"a"}]"#.into();
+    rows[0].tags = vec![tag("env", Some("prod")), tag("team", Some("a"))];
+    rows[1].tags = vec![tag("env", Some("dev"))];
+    rows[2].tags = vec![tag("env", None)];
+    rows[3].tags = vec![tag("team", Some("a"))];
     create(store, &p, &rows).await;
     let with = |tags: &[(&str, &str)]| DesktopFilter {
         tags: tags
@@ -252,7 +280,7 @@ pub async fn login_status(store: &dyn Store) {
     create(store, &p, std::slice::from_ref(&building)).await;
     assert!(
         !store
-            .set_login_status(&p, &building.id, "CONNECTED", 1_000)
+            .set_login_status(&p, &building.id, LoginStatus::Connected, 1_000)
             .await
             .unwrap(),
         "a busy desktop keeps its login status"
@@ -260,7 +288,7 @@ pub async fn login_status(store: &dyn Store) {
     let ids = desktops_in(store, &p, &[DesktopStatus::Active, DesktopStatus::Shutoff]).await;
     assert!(
         store
-            .set_login_status(&p, &ids[0], "CONNECTED", 1_000)
+            .set_login_status(&p, &ids[0], LoginStatus::Connected, 1_000)
             .await
             .unwrap()
     );
@@ -270,14 +298,14 @@ pub async fn login_status(store: &dyn Store) {
     );
     assert!(
         !store
-            .set_login_status(&p, &ids[1], "CONNECTED", 1_000)
+            .set_login_status(&p, &ids[1], LoginStatus::Connected, 1_000)
             .await
             .unwrap(),
         "only ACTIVE desktops have sessions"
     );
     assert!(
         !store
-            .set_login_status("other", &ids[0], "DISCONNECTED", 1_000)
+            .set_login_status(&pid("other"), &ids[0], LoginStatus::Disconnected, 1_000)
             .await
             .unwrap(),
         "another project's desktop"

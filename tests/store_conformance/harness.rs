@@ -7,17 +7,19 @@
 //! tests print a loud SKIP line and return. The database sorts text by an
 //! English collation where the server has ICU, so byte order must be asked for.
 
-use deskplane::domain::desktop::{DesktopStatus, DesktopType, Disk, LoginStatus};
-use deskplane::domain::ids::{DesktopId, JobId, ProjectId};
+use deskplane::domain::desktop::{DesktopStatus, DesktopType, Disk, LoginStatus, Tag};
+use deskplane::domain::ids::{DesktopId, JobId, ProjectId, UserId};
 use deskplane::domain::job::{JobParams, JobType};
 use deskplane::domain::machine::{Operation, Settled};
+use deskplane::domain::pool::AutoscalePolicy;
 use deskplane::store::postgres::PostgresStore;
 use deskplane::store::sqlite::SqliteStore;
 use deskplane::store::{
     Claimed, Completion, DesktopRow, Effect, Holder, NewDesktop, NewJob, Outcome, Store,
-    StoreOptions,
+    StoreOptions, UserRow,
 };
 use sqlx::Connection;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -47,6 +49,7 @@ pub async fn sqlite() -> SqliteDb {
     let store = SqliteStore::open(&url, &options)
         .await
         .expect("open sqlite store");
+    set_raw_url(&url);
     SqliteDb { store, _dir: dir }
 }
 
@@ -132,11 +135,42 @@ pub async fn postgres() -> Option<PgDb> {
         .rsplit_once('/')
         .map_or(admin_url.as_str(), |(b, _)| b);
     let url = format!("{base}/{name}");
+    set_raw_url(&url);
     Some(PgDb {
         url,
         admin_url,
         name,
     })
+}
+
+thread_local! {
+    /// The URL of the database the test running on this thread made last.
+    static RAW_URL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn set_raw_url(url: &str) {
+    RAW_URL.with(|u| *u.borrow_mut() = Some(url.to_owned()));
+}
+
+/// Run `sql` on the database of the current test, bypassing the store: for
+/// rows the typed API cannot write (a corrupt column). Returns rows changed.
+pub async fn raw_execute(sql: &str) -> u64 {
+    let url = RAW_URL
+        .with(|u| u.borrow().clone())
+        .expect("a test database made on this thread");
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("raw sqlite connection");
+        let done = sqlx::query(sql).execute(&mut c).await.expect("raw sql");
+        done.rows_affected()
+    } else {
+        let mut c = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("raw postgres connection");
+        let done = sqlx::query(sql).execute(&mut c).await.expect("raw sql");
+        done.rows_affected()
+    }
 }
 
 /// Say so on the real stderr: `eprintln!` would be captured by the test
@@ -174,6 +208,50 @@ pub async fn project(store: &dyn Store) -> ProjectId {
     p
 }
 
+/// A user named `name` of `project`, created at `created_ms`, with no contact details.
+pub fn user_row(project: &ProjectId, name: &str, created_ms: i64) -> UserRow {
+    UserRow {
+        id: UserId::new(),
+        project_id: project.clone(),
+        user_name: name.to_owned(),
+        user_email: None,
+        user_phone: None,
+        description: String::new(),
+        created_ms,
+        total_desktops: 0,
+    }
+}
+
+/// The tag `key=value`, or `key` alone.
+pub fn tag(key: &str, value: Option<&str>) -> Tag {
+    Tag {
+        key: key.to_owned(),
+        value: value.map(str::to_owned),
+    }
+}
+
+/// A disk of `kind` and `size` GiB.
+pub fn disk(kind: &str, size: i64) -> Disk {
+    Disk {
+        kind: kind.to_owned(),
+        size,
+    }
+}
+
+/// An autoscale policy keeping `min_idle` free, making at most `max_auto_created`.
+pub fn policy(min_idle: Option<i64>, max_auto_created: Option<i64>) -> AutoscalePolicy {
+    AutoscalePolicy {
+        min_idle,
+        max_auto_created,
+        ..AutoscalePolicy::default()
+    }
+}
+
+/// Ids as the text the string filters take.
+pub fn texts<T: std::fmt::Display>(ids: &[T]) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
+}
+
 /// A desktop row with plain defaults.
 pub fn desktop(project: &ProjectId, name: &str) -> DesktopRow {
     DesktopRow {
@@ -194,10 +272,7 @@ pub fn desktop(project: &ProjectId, name: &str) -> DesktopRow {
         availability_zone: "cn-north-4a".into(),
         ip_address: "10.0.0.1".into(),
         host: None,
-        root_volume: Disk {
-            kind: "SAS".into(),
-            size: 80,
-        },
+        root_volume: disk("SAS", 80),
         data_volumes: Vec::new(),
         tags: Vec::new(),
         created_ms: 1_000,

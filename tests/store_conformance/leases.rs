@@ -3,21 +3,23 @@
 //! takes them over at once, and leaves other nodes' live leases alone.
 
 use crate::harness::{STOP, desktops_in, holder, incarnation, job, project, success};
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::DesktopStatus;
+use deskplane::domain::ids::{JobId, SubJobId};
 use deskplane::domain::job::{JobType, SubJobStatus};
 use deskplane::store::{Claimed, NodeRow, OrphanScope, Store, SubJobFilter};
 
-fn ids(c: &[Claimed]) -> Vec<String> {
-    c.iter().map(|c| c.sub_job_id.clone()).collect()
+fn ids(c: &[Claimed]) -> Vec<SubJobId> {
+    c.iter().map(|c| c.sub_job_id).collect()
 }
 
 /// Three sub-jobs running: two under node `n` (first process), one under node `m`.
-async fn running(store: &dyn Store) -> (String, Vec<Claimed>, Vec<Claimed>) {
+async fn running(store: &dyn Store) -> (JobId, Vec<Claimed>, Vec<Claimed>) {
     let p = project(store).await;
     let desktops = desktops_in(store, &p, &[DesktopStatus::Active; 3]).await;
     let j = job(&p, JobType::OperateDesktops, 3_000);
     store
-        .submit_batch(&j, STOP, false, false, &desktops)
+        .submit_batch(&j, STOP, false, Scope::Partial, &desktops)
         .await
         .unwrap();
     let n = store
@@ -120,7 +122,7 @@ pub async fn renewal_covers_only_the_named_sub_jobs(store: &dyn Store) {
     let (rows, _) = store
         .list_sub_jobs(&SubJobFilter {
             project_id: held[0].project_id.clone(),
-            job_id: Some(job_id),
+            job_id: Some(job_id.to_string()),
             status: Some(SubJobStatus::Running.as_str().into()),
             limit: 10,
             ..SubJobFilter::default()
@@ -128,7 +130,7 @@ pub async fn renewal_covers_only_the_named_sub_jobs(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(
-        rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        rows.iter().map(|r| r.id).collect::<Vec<_>>(),
         ids(&held[..1]),
         "only the renewed lease survives"
     );

@@ -78,6 +78,7 @@ conformance!(
     misc::notifications,
     misc::sim_faults,
     misc::sim_applied,
+    misc::ping_and_close,
     pools::create_and_read,
     pools::list_and_update,
     pools::delete_only_empty,

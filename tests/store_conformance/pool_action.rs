@@ -3,40 +3,44 @@
 
 use crate::harness::{desktops_in, get, holder, job, project, run_all, success};
 use crate::pools::{pool_in, pool_row};
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::{DesktopStatus, TaskStatus};
+use deskplane::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId};
 use deskplane::domain::job::{JobStatus, JobType, SubJobStatus};
 use deskplane::domain::machine::{Operation, Refusal};
 use deskplane::store::{NewJob, PoolActionOutcome, Store, SubJobFilter, SubJobRow};
 use std::collections::HashMap;
 
-fn action_job(project: &str, pool_id: &str, now_ms: i64) -> NewJob {
+fn action_job(project: &ProjectId, pool_id: PoolId, now_ms: i64) -> NewJob {
     NewJob {
-        pool_id: Some(pool_id.to_owned()),
+        pool_id: Some(pool_id),
         ..job(project, JobType::ExecuteDesktopsAction, now_ms)
     }
 }
 
-async fn subs_of(store: &dyn Store, project: &str, job_id: &str) -> HashMap<String, SubJobRow> {
+async fn subs_of(
+    store: &dyn Store,
+    project: &ProjectId,
+    job_id: &JobId,
+) -> HashMap<DesktopId, SubJobRow> {
     let (subs, total) = store
         .list_sub_jobs(&SubJobFilter {
-            project_id: project.to_owned(),
-            job_id: Some(job_id.to_owned()),
+            project_id: project.clone(),
+            job_id: Some(job_id.to_string()),
             limit: 100,
             ..SubJobFilter::default()
         })
         .await
         .unwrap();
     assert_eq!(usize::try_from(total).unwrap(), subs.len());
-    subs.into_iter()
-        .map(|s| (s.desktop_id.clone(), s))
-        .collect()
+    subs.into_iter().map(|s| (s.desktop_id, s)).collect()
 }
 
 /// The FAILED sub-job `s` carries `why` for `op`.
 fn refused_with(s: &SubJobRow, why: Refusal, op: Operation, at: i64) {
     assert_eq!((s.status, s.progress), (SubJobStatus::Failed, 100));
     assert_eq!(s.error_code.as_deref(), Some(why.code().wire()));
-    let reason = why.message(&s.desktop_id, op.wire_name());
+    let reason = why.message(&s.desktop_id.to_string(), op.wire_name());
     assert_eq!(s.fail_reason.as_deref(), Some(reason.as_str()));
     assert_eq!((s.begin_ms, s.end_ms), (Some(at), Some(at)));
     assert_eq!(s.operation, op);
@@ -59,12 +63,12 @@ pub async fn applies_or_fails_each_desktop(store: &dyn Store) {
     // Desktop 2 is held by a start of its own.
     let own = job(&p, JobType::OperateDesktops, 2_500);
     store
-        .submit_batch(&own, Operation::Start, false, false, &ids[2..3])
+        .submit_batch(&own, Operation::Start, false, Scope::Partial, &ids[2..3])
         .await
         .unwrap();
     let held_by = get(store, &p, &ids[2]).await.busy_sub_job;
 
-    let j = action_job(&p, &pool.id, 3_000);
+    let j = action_job(&p, pool.id, 3_000);
     let out = store
         .submit_pool_action(&j, Operation::Start, &pool.id)
         .await
@@ -104,12 +108,17 @@ pub async fn applies_or_fails_each_desktop(store: &dyn Store) {
         );
     }
 
-    runs_only_the_queued(store, &p, &j.id, &queued).await;
+    runs_only_the_queued(store, &p, &j.id, queued).await;
     assert_eq!(get(store, &p, &ids[1]).await.status, S::Active);
 }
 
 /// Desktop 1 of `ids` got a queued sub-job, the others a FAILED one; returns the queued id.
-async fn check_sub_jobs(store: &dyn Store, p: &str, job_id: &str, ids: &[String]) -> String {
+async fn check_sub_jobs(
+    store: &dyn Store,
+    p: &ProjectId,
+    job_id: &JobId,
+    ids: &[DesktopId],
+) -> SubJobId {
     use DesktopStatus as S;
     let subs = subs_of(store, p, job_id).await;
     assert_eq!(subs.len(), 4, "one sub-job per desktop of the pool");
@@ -120,7 +129,7 @@ async fn check_sub_jobs(store: &dyn Store, p: &str, job_id: &str, ids: &[String]
     );
     let locked = get(store, p, &ids[1]).await;
     assert_eq!(locked.task_status, Some(TaskStatus::PoweringOn));
-    assert_eq!(locked.busy_sub_job.as_deref(), Some(queued.id.as_str()));
+    assert_eq!(locked.busy_sub_job, Some(queued.id));
     refused_with(
         &subs[&ids[0]],
         Refusal::WrongState(S::Active),
@@ -139,14 +148,14 @@ async fn check_sub_jobs(store: &dyn Store, p: &str, job_id: &str, ids: &[String]
         None,
         "refused: untouched"
     );
-    queued.id.clone()
+    queued.id
 }
 
 /// Only the queued sub-job runs; the job then ends FAIL for the others.
-async fn runs_only_the_queued(store: &dyn Store, p: &str, job_id: &str, queued: &str) {
+async fn runs_only_the_queued(store: &dyn Store, p: &ProjectId, job_id: &JobId, queued: SubJobId) {
     use DesktopStatus as S;
     let claimed = store.claim(&holder("w"), 10, 4_000, 60_000).await.unwrap();
-    let mine: Vec<_> = claimed.iter().filter(|c| c.job_id == job_id).collect();
+    let mine: Vec<_> = claimed.iter().filter(|c| c.job_id == *job_id).collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].sub_job_id, queued);
     let done: Vec<_> = claimed.iter().map(success).collect();
@@ -177,7 +186,7 @@ pub async fn nothing_applies_or_nothing_there(store: &dyn Store) {
     let p = project(store).await;
     let pool = pool_row(&p, "running", "STATIC", 10);
     let ids = pool_in(store, &pool, &[], &[DesktopStatus::Active; 2]).await;
-    let j = action_job(&p, &pool.id, 3_000);
+    let j = action_job(&p, pool.id, 3_000);
     let out = store
         .submit_pool_action(&j, Operation::Start, &pool.id)
         .await
@@ -214,7 +223,7 @@ pub async fn nothing_applies_or_nothing_there(store: &dyn Store) {
     let gone = pool_in(store, &empty, &[], &[DesktopStatus::Active]).await;
     let del = job(&p, JobType::DeleteDesktops, 4_000);
     store
-        .submit_batch(&del, Operation::Delete, false, false, &gone)
+        .submit_batch(&del, Operation::Delete, false, Scope::Partial, &gone)
         .await
         .unwrap();
     run_all(store, 4_500, |c| {
@@ -222,10 +231,10 @@ pub async fn nothing_applies_or_nothing_there(store: &dyn Store) {
     })
     .await;
     assert!(store.get_desktop(&p, &gone[0]).await.unwrap().is_none());
-    for pool_id in [empty.id.as_str(), "missing"] {
+    for pool_id in [empty.id, PoolId::new()] {
         let j = action_job(&p, pool_id, 5_000);
         let out = store
-            .submit_pool_action(&j, Operation::Start, pool_id)
+            .submit_pool_action(&j, Operation::Start, &pool_id)
             .await
             .unwrap();
         assert_eq!(out, PoolActionOutcome::default());

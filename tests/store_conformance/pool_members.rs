@@ -2,6 +2,7 @@
 
 use crate::harness::project;
 use crate::pools::{member, member_names, pool_desktops, pool_job, pool_row};
+use deskplane::domain::ids::PoolId;
 use deskplane::store::Store;
 
 pub async fn members(store: &dyn Store) {
@@ -59,7 +60,7 @@ pub async fn members(store: &dyn Store) {
 }
 
 /// Removal matches type and name only, and touches one pool.
-async fn removal(store: &dyn Store, pool_id: &str, other_id: &str) {
+async fn removal(store: &dyn Store, pool_id: &PoolId, other_id: &PoolId) {
     let mut gone = member("USER", "alice", 99);
     gone.object_id = "whatever".into();
     let remove = [

@@ -1,14 +1,17 @@
 //! Pool sessions: binding users to desktops, unbinding them after the
 //! retention, and what autoscale asks for.
 
-use crate::harness::{STOP, desktops_in, get, job, project, run_all};
+use crate::harness::{STOP, desktops_in, get, job, policy, project, raw_execute, run_all};
 use crate::pools::{extra_desktops, pool_in, pool_row};
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::{DesktopStatus, LoginStatus};
+use deskplane::domain::ids::{DesktopId, PoolId, ProjectId};
 use deskplane::domain::job::JobType;
+use deskplane::domain::pool::AutoscalePolicy;
 use deskplane::store::{NewJob, PoolRow, PoolUpdate, Store, StoreError};
 
 /// Bind `user`; the id of the desktop they got, if any.
-async fn bind(store: &dyn Store, pool: &str, user: &str) -> Option<String> {
+async fn bind(store: &dyn Store, pool: &PoolId, user: &str) -> Option<DesktopId> {
     store
         .bind_pool_user(pool, user)
         .await
@@ -17,10 +20,10 @@ async fn bind(store: &dyn Store, pool: &str, user: &str) -> Option<String> {
 }
 
 /// Hold `id` with a stop that nobody runs yet.
-async fn hold(store: &dyn Store, project: &str, id: &str) {
+async fn hold(store: &dyn Store, project: &ProjectId, id: &DesktopId) {
     let j = job(project, JobType::OperateDesktops, 3_000);
     let out = store
-        .submit_batch(&j, STOP, false, false, &[id.to_owned()])
+        .submit_batch(&j, STOP, false, Scope::Partial, std::slice::from_ref(id))
         .await
         .unwrap();
     assert_eq!(out.accepted.len(), 1);
@@ -53,10 +56,7 @@ pub async fn bind_own_else_oldest_free(store: &dyn Store) {
         (got.user_name.as_deref(), got.login_status),
         (Some("zoe"), LoginStatus::Connected)
     );
-    assert_eq!(
-        (got.status, got.pool_id.as_deref()),
-        (S::Active, Some(pool.id.as_str()))
-    );
+    assert_eq!((got.status, got.pool_id), (S::Active, Some(pool.id)));
     let stored = get(store, &p, &d[1]).await;
     assert_eq!(
         (stored.user_name.as_deref(), stored.login_status),
@@ -86,7 +86,7 @@ pub async fn bind_own_else_oldest_free(store: &dyn Store) {
     // A disconnected user gets their desktop back, connected.
     assert!(
         store
-            .set_login_status(&p, &d[3], "DISCONNECTED", 5_000)
+            .set_login_status(&p, &d[3], LoginStatus::Disconnected, 5_000)
             .await
             .unwrap()
     );
@@ -100,7 +100,7 @@ pub async fn bind_own_else_oldest_free(store: &dyn Store) {
 }
 
 /// `xia` (bound to `d[4]`) gets no other desktop while hers is SHUTOFF.
-async fn own_desktop_unavailable(store: &dyn Store, pool: &PoolRow, d: &[String]) {
+async fn own_desktop_unavailable(store: &dyn Store, pool: &PoolRow, d: &[DesktopId]) {
     use DesktopStatus as S;
     let p = &pool.project_id;
     hold(store, p, &d[4]).await;
@@ -134,7 +134,7 @@ async fn own_desktop_unavailable(store: &dyn Store, pool: &PoolRow, d: &[String]
         bind(store, &pool.id, "vic").await.as_ref(),
         Some(&back[0].row.id)
     );
-    assert_eq!(bind(store, "missing", "vic").await, None);
+    assert_eq!(bind(store, &PoolId::new(), "vic").await, None);
 }
 
 pub async fn one_free_desktop_two_users_at_once(store: &dyn Store) {
@@ -210,7 +210,7 @@ pub async fn unbind_after_retention(store: &dyn Store) {
 }
 
 /// A longer retention counts from the disconnection.
-async fn longer_retention(store: &dyn Store, dynamic: &PoolRow, id: &str) {
+async fn longer_retention(store: &dyn Store, dynamic: &PoolRow, id: &DesktopId) {
     let p = &dynamic.project_id;
     run_all(store, 800_000, |c| {
         c.operation.succeeded(c.prev_status, c.prev_login)
@@ -218,7 +218,7 @@ async fn longer_retention(store: &dyn Store, dynamic: &PoolRow, id: &str) {
     .await;
     assert!(
         store
-            .set_login_status(p, id, "DISCONNECTED", 1_000_000)
+            .set_login_status(p, id, LoginStatus::Disconnected, 1_000_000)
             .await
             .unwrap()
     );
@@ -235,7 +235,10 @@ async fn longer_retention(store: &dyn Store, dynamic: &PoolRow, id: &str) {
 /// Pools `dyn` (retention 10 min, desktops of a, b, c, e), `fixed` (STATIC, of
 /// s) and `instant` (retention 0, of i); a, e, s and i disconnected at 100,000
 /// (e's desktop then held), b reconnected.
-async fn sessions(store: &dyn Store, p: &str) -> (PoolRow, Vec<String>, Vec<String>, Vec<String>) {
+async fn sessions(
+    store: &dyn Store,
+    p: &ProjectId,
+) -> (PoolRow, Vec<DesktopId>, Vec<DesktopId>, Vec<DesktopId>) {
     use DesktopStatus as S;
     let dynamic = pool_row(p, "dyn", "DYNAMIC", 10);
     let d = pool_in(store, &dynamic, &[], &[S::Active; 4]).await;
@@ -254,10 +257,10 @@ async fn sessions(store: &dyn Store, p: &str) -> (PoolRow, Vec<String>, Vec<Stri
     ] {
         assert_eq!(bind(store, &pool.id, user).await.as_ref(), Some(id));
     }
-    let disconnect = async |id: &String, at| {
+    let disconnect = async |id: &DesktopId, at| {
         assert!(
             store
-                .set_login_status(p, id, "DISCONNECTED", at)
+                .set_login_status(p, id, LoginStatus::Disconnected, at)
                 .await
                 .unwrap()
         );
@@ -266,7 +269,7 @@ async fn sessions(store: &dyn Store, p: &str) -> (PoolRow, Vec<String>, Vec<Stri
     disconnect(&d[1], 100_000).await;
     assert!(
         store
-            .set_login_status(p, &d[1], "CONNECTED", 150_000)
+            .set_login_status(p, &d[1], LoginStatus::Connected, 150_000)
             .await
             .unwrap(),
         "back again"
@@ -279,10 +282,15 @@ async fn sessions(store: &dyn Store, p: &str) -> (PoolRow, Vec<String>, Vec<Stri
     (dynamic, d, s, i)
 }
 
-fn autoscaled(project: &str, name: &str, created_ms: i64, policy: Option<&str>) -> PoolRow {
+fn autoscaled(
+    project: &ProjectId,
+    name: &str,
+    created_ms: i64,
+    policy: Option<AutoscalePolicy>,
+) -> PoolRow {
     PoolRow {
         enable_autoscale: true,
-        autoscale_policy: policy.map(str::to_owned),
+        autoscale_policy: policy,
         ..pool_row(project, name, "DYNAMIC", created_ms)
     }
 }
@@ -291,7 +299,7 @@ fn autoscaled(project: &str, name: &str, created_ms: i64, policy: Option<&str>) 
 async fn grow(store: &dyn Store, pool: &PoolRow, tag: &str, n: usize, who: &str) {
     let j = NewJob {
         requested_by: who.to_owned(),
-        pool_id: Some(pool.id.clone()),
+        pool_id: Some(pool.id),
         ..job(&pool.project_id, JobType::ExpandDesktopPool, 9_000)
     };
     store
@@ -316,12 +324,7 @@ pub async fn autoscale_needs(store: &dyn Store) {
     let a = autoscale_pool(store, &p).await;
     let off = PoolRow {
         enable_autoscale: false,
-        ..autoscaled(
-            &p,
-            "off",
-            11,
-            Some(r#"{"min_idle":5,"max_auto_created":5}"#),
-        )
+        ..autoscaled(&p, "off", 11, Some(policy(Some(5), Some(5))))
     };
     pool_in(store, &off, &[], &[S::Active]).await;
     pool_in(
@@ -331,14 +334,9 @@ pub async fn autoscale_needs(store: &dyn Store) {
         &[S::Active],
     )
     .await;
-    let no_max = autoscaled(&p, "no-max", 13, Some(r#"{"min_idle":5}"#));
+    let no_max = autoscaled(&p, "no-max", 13, Some(policy(Some(5), None)));
     pool_in(store, &no_max, &[], &[S::Active]).await;
-    let capped = autoscaled(
-        &p,
-        "capped",
-        20,
-        Some(r#"{"min_idle":5,"max_auto_created":2}"#),
-    );
+    let capped = autoscaled(&p, "capped", 20, Some(policy(Some(5), Some(2))));
     pool_in(store, &capped, &[], &[S::Active]).await;
     bind(store, &capped.id, "u").await.expect("bound");
     let dedicated = desktops_in(store, &p, &[S::Active]).await;
@@ -351,10 +349,7 @@ pub async fn autoscale_needs(store: &dyn Store) {
         "by creation time"
     );
     let need = store.autoscale_needs().await.unwrap().remove(0);
-    assert_eq!(
-        (need.pool.id, need.pool.project_id),
-        (a.id.clone(), p.clone())
-    );
+    assert_eq!((need.pool.id, need.pool.project_id), (a.id, p.clone()));
 
     // Desktops still being built are free already: a shortfall is filled once.
     grow(store, &capped, "g", 2, "autoscale").await;
@@ -362,7 +357,7 @@ pub async fn autoscale_needs(store: &dyn Store) {
     assert!(needs(store).await.is_empty());
     // Only autoscale's own desktops count toward its maximum.
     let more = PoolUpdate {
-        autoscale_policy: Some(r#"{"min_idle":9,"max_auto_created":4}"#.into()),
+        autoscale_policy: Some(policy(Some(9), Some(4))),
         ..PoolUpdate::default()
     };
     store.update_pool(&p, &a.id, &more).await.unwrap();
@@ -379,11 +374,12 @@ pub async fn autoscale_needs(store: &dyn Store) {
         "never more than max_auto_created"
     );
 
-    let broken = PoolUpdate {
-        autoscale_policy: Some("not json".into()),
-        ..PoolUpdate::default()
-    };
-    store.update_pool(&p, &a.id, &broken).await.unwrap();
+    // The typed API cannot write an unreadable policy: the database can.
+    let broken = format!(
+        "UPDATE pools SET autoscale_policy = 'not json' WHERE id = '{}'",
+        a.id
+    );
+    assert_eq!(raw_execute(&broken).await, 1);
     let r = store.autoscale_needs().await;
     assert!(
         matches!(r, Err(StoreError::Corrupt(_))),
@@ -392,9 +388,9 @@ pub async fn autoscale_needs(store: &dyn Store) {
 }
 
 /// Pool `a`: ACTIVE free, ACTIVE bound, ERROR, SHUTOFF free; wants 3 free, up to 4 made.
-async fn autoscale_pool(store: &dyn Store, p: &str) -> PoolRow {
+async fn autoscale_pool(store: &dyn Store, p: &ProjectId) -> PoolRow {
     use DesktopStatus as S;
-    let a = autoscaled(p, "a", 10, Some(r#"{"min_idle":3,"max_auto_created":4}"#));
+    let a = autoscaled(p, "a", 10, Some(policy(Some(3), Some(4))));
     let ids = pool_in(
         store,
         &a,

@@ -1,9 +1,10 @@
 //! Desktop pools: creation with their desktops (all or nothing), reads with
 //! counts, changes, deletion of empty pools only; helpers for the pool cases.
 
-use crate::harness::{desktop, job, project, run_all};
+use crate::harness::{desktop, disk, job, policy, project, run_all, tag};
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::{DesktopStatus, DesktopType};
-use deskplane::domain::ids::PoolId;
+use deskplane::domain::ids::{DesktopId, JobId, PoolId, ProjectId};
 use deskplane::domain::job::{JobStatus, JobType};
 use deskplane::domain::machine::{Operation, Settled};
 use deskplane::store::{
@@ -13,10 +14,10 @@ use deskplane::store::{
 use std::collections::HashMap;
 
 /// A pool row with plain defaults.
-pub fn pool_row(project: &str, name: &str, pool_type: &str, created_ms: i64) -> PoolRow {
+pub fn pool_row(project: &ProjectId, name: &str, pool_type: &str, created_ms: i64) -> PoolRow {
     PoolRow {
-        id: PoolId::new().to_string(),
-        project_id: project.to_owned(),
+        id: PoolId::new(),
+        project_id: project.clone(),
         name: name.to_owned(),
         pool_type: pool_type.to_owned(),
         description: format!("pool {name}"),
@@ -24,9 +25,9 @@ pub fn pool_row(project: &str, name: &str, pool_type: &str, created_ms: i64) -> 
         image_id: "63aa8670-27ad-4747-8c44-6d8919e785a7".into(),
         image_type: "gold".into(),
         availability_zone: "cn-north-4a".into(),
-        root_volume: r#"{"type":"SAS","size":80}"#.into(),
-        data_volumes: r#"[{"type":"SSD","size":10}]"#.into(),
-        tags: r#"[{"key":"k","value":"v"}]"#.into(),
+        root_volume: disk("SAS", 80),
+        data_volumes: vec![disk("SSD", 10)],
+        tags: vec![tag("k", Some("v"))],
         disconnected_retention_period: 10,
         enable_autoscale: false,
         autoscale_policy: None,
@@ -59,7 +60,7 @@ pub fn extra_desktops(pool: &PoolRow, tag: &str, n: usize) -> Vec<NewDesktop> {
         .map(|i| {
             let mut row = desktop(&pool.project_id, &format!("{}-{tag}{i}", pool.name));
             row.desktop_type = DesktopType::Pooled;
-            row.pool_id = Some(pool.id.clone());
+            row.pool_id = Some(pool.id);
             NewDesktop { row }
         })
         .collect()
@@ -68,7 +69,7 @@ pub fn extra_desktops(pool: &PoolRow, tag: &str, n: usize) -> Vec<NewDesktop> {
 /// The createDesktopPool job of `pool`.
 pub fn pool_job(pool: &PoolRow) -> NewJob {
     NewJob {
-        pool_id: Some(pool.id.clone()),
+        pool_id: Some(pool.id),
         ..job(&pool.project_id, JobType::CreateDesktopPool, 1_000)
     }
 }
@@ -80,20 +81,22 @@ pub async fn pool_in(
     pool: &PoolRow,
     members: &[PoolMember],
     states: &[DesktopStatus],
-) -> Vec<String> {
+) -> Vec<DesktopId> {
     let desktops = pool_desktops(pool, states.len());
     store
         .create_pool(pool, members, &pool_job(pool), &desktops)
         .await
         .expect("create_pool");
-    let wanted: HashMap<String, DesktopStatus> = desktops
+    let wanted: HashMap<DesktopId, DesktopStatus> = desktops
         .iter()
         .zip(states)
-        .map(|(d, s)| (d.row.id.clone(), *s))
+        .map(|(d, s)| (d.row.id, *s))
         .collect();
     run_all(store, 2_000, |c| {
-        let id = c.desktop.as_ref().map(|d| d.id.clone()).unwrap_or_default();
-        let s = wanted.get(&id).copied().unwrap_or(DesktopStatus::Active);
+        let s = wanted
+            .get(&c.desktop_id)
+            .copied()
+            .unwrap_or(DesktopStatus::Active);
         Settled::Stays(s, s.idle_login())
     })
     .await;
@@ -104,7 +107,7 @@ fn names(pools: &[PoolRow]) -> Vec<&str> {
     pools.iter().map(|p| p.name.as_str()).collect()
 }
 
-pub async fn member_names(store: &dyn Store, pool_id: &str) -> (Vec<String>, i64) {
+pub async fn member_names(store: &dyn Store, pool_id: &PoolId) -> (Vec<String>, i64) {
     let (list, total) = store.list_pool_members(pool_id, 0, 100).await.unwrap();
     (list.into_iter().map(|m| m.object_name).collect(), total)
 }
@@ -113,8 +116,6 @@ pub async fn member_names(store: &dyn Store, pool_id: &str) -> (Vec<String>, i64
 fn same_pool(got: &PoolRow, pool: &PoolRow) {
     let text = |p: &PoolRow| {
         [
-            &p.id,
-            &p.project_id,
             &p.name,
             &p.pool_type,
             &p.description,
@@ -122,13 +123,20 @@ fn same_pool(got: &PoolRow, pool: &PoolRow) {
             &p.image_id,
             &p.image_type,
             &p.availability_zone,
-            &p.root_volume,
-            &p.data_volumes,
-            &p.tags,
         ]
         .map(String::clone)
     };
     assert_eq!(text(got), text(pool));
+    let ids = |p: &PoolRow| (p.id, p.project_id.clone());
+    assert_eq!(ids(got), ids(pool));
+    let disks_and_tags = |p: &PoolRow| {
+        (
+            p.root_volume.clone(),
+            p.data_volumes.clone(),
+            p.tags.clone(),
+        )
+    };
+    assert_eq!(disks_and_tags(got), disks_and_tags(pool));
     let rest = |p: &PoolRow| {
         (
             p.disconnected_retention_period,
@@ -145,7 +153,7 @@ pub async fn create_and_read(store: &dyn Store) {
     let q = project(store).await;
     let mut pool = pool_row(&p, "pool-a", "DYNAMIC", 100);
     pool.enable_autoscale = true;
-    pool.autoscale_policy = Some(r#"{"min_idle":1}"#.into());
+    pool.autoscale_policy = Some(policy(Some(1), None));
     let members = [
         member("USER", "alice", 100),
         member("USER_GROUP", "staff", 100),
@@ -165,7 +173,7 @@ pub async fn create_and_read(store: &dyn Store) {
         "another project's"
     );
     assert_eq!(store.pool_project(&pool.id).await.unwrap(), Some(p.clone()));
-    assert_eq!(store.pool_project("missing").await.unwrap(), None);
+    assert_eq!(store.pool_project(&PoolId::new()).await.unwrap(), None);
 
     its_desktops(store, &pool, &j.id).await;
     let (list, total) = store.list_pool_members(&pool.id, 0, 10).await.unwrap();
@@ -175,7 +183,7 @@ pub async fn create_and_read(store: &dyn Store) {
 }
 
 /// The desktops of a new pool are an ordinary create job, tagged with the pool.
-async fn its_desktops(store: &dyn Store, pool: &PoolRow, job_id: &str) {
+async fn its_desktops(store: &dyn Store, pool: &PoolRow, job_id: &JobId) {
     let p = &pool.project_id;
     let written = store.get_job(p, job_id).await.unwrap().expect("pool job");
     assert_eq!(
@@ -183,7 +191,7 @@ async fn its_desktops(store: &dyn Store, pool: &PoolRow, job_id: &str) {
         (JobType::CreateDesktopPool, JobStatus::Waiting, 3)
     );
     let in_pool = DesktopFilter {
-        pool_ids: vec![pool.id.clone()],
+        pool_ids: vec![pool.id.to_string()],
         limit: 10,
         ..DesktopFilter::default()
     };
@@ -204,7 +212,7 @@ async fn its_desktops(store: &dyn Store, pool: &PoolRow, job_id: &str) {
     let (subs, total) = store
         .list_sub_jobs(&SubJobFilter {
             project_id: p.clone(),
-            pool_id: Some(pool.id.clone()),
+            pool_id: Some(pool.id.to_string()),
             limit: 10,
             ..SubJobFilter::default()
         })
@@ -213,12 +221,17 @@ async fn its_desktops(store: &dyn Store, pool: &PoolRow, job_id: &str) {
     assert_eq!(total, 3);
     assert!(
         subs.iter()
-            .all(|s| s.job_id == job_id && s.operation == Operation::Create)
+            .all(|s| s.job_id == *job_id && s.operation == Operation::Create)
     );
 }
 
 /// A taken name, or a failure while writing the desktops, leaves no trace.
-async fn conflicts_write_nothing(store: &dyn Store, p: &str, q: &str, taken_id: &str) {
+async fn conflicts_write_nothing(
+    store: &dyn Store,
+    p: &ProjectId,
+    q: &ProjectId,
+    taken_id: &DesktopId,
+) {
     let dup = pool_row(p, "pool-a", "STATIC", 200);
     let dup_job = pool_job(&dup);
     let r = store
@@ -263,7 +276,7 @@ async fn conflicts_write_nothing(store: &dyn Store, p: &str, q: &str, taken_id: 
     // One desktop id is taken: the whole pool fails, nothing of it stays.
     let broken = pool_row(p, "pool-b", "STATIC", 300);
     let mut clash = pool_desktops(&broken, 2);
-    clash[1].row.id = taken_id.to_owned();
+    clash[1].row.id = *taken_id;
     let broken_job = pool_job(&broken);
     let r = store
         .create_pool(&broken, &[member("USER", "bob", 300)], &broken_job, &clash)
@@ -351,7 +364,7 @@ pub async fn list_and_update(store: &dyn Store) {
 }
 
 /// Fields given change, the others are kept.
-async fn updates(store: &dyn Store, p: &str, q: &str, id: &str) {
+async fn updates(store: &dyn Store, p: &ProjectId, q: &ProjectId, id: &PoolId) {
     let change = |u: PoolUpdate| async move { store.update_pool(p, id, &u).await };
     let desc = PoolUpdate {
         description: Some("new words".into()),
@@ -364,8 +377,8 @@ async fn updates(store: &dyn Store, p: &str, q: &str, id: &str) {
         ("web-1", "new words")
     );
     assert_eq!(
-        (got.tags.as_str(), got.disconnected_retention_period),
-        (r#"[{"key":"k","value":"v"}]"#, 10)
+        (got.tags, got.disconnected_retention_period),
+        (vec![tag("k", Some("v"))], 10)
     );
     assert_eq!(
         (got.enable_autoscale, got.autoscale_policy),
@@ -376,10 +389,10 @@ async fn updates(store: &dyn Store, p: &str, q: &str, id: &str) {
     let all = PoolUpdate {
         name: Some("web-one".into()),
         description: Some(String::new()),
-        tags: Some("[]".into()),
+        tags: Some(Vec::new()),
         disconnected_retention_period: Some(0),
         enable_autoscale: Some(true),
-        autoscale_policy: Some(r#"{"min_idle":2,"max_auto_created":5}"#.into()),
+        autoscale_policy: Some(policy(Some(2), Some(5))),
     };
     assert!(change(all).await.unwrap());
     let got = store.get_pool(p, id).await.unwrap().expect("pool");
@@ -387,18 +400,15 @@ async fn updates(store: &dyn Store, p: &str, q: &str, id: &str) {
         (
             got.name.as_str(),
             got.description.as_str(),
-            got.tags.as_str()
+            got.tags.as_slice()
         ),
-        ("web-one", "", "[]")
+        ("web-one", "", &[][..])
     );
     assert_eq!(
         (got.disconnected_retention_period, got.enable_autoscale),
         (0, true)
     );
-    assert_eq!(
-        got.autoscale_policy.as_deref(),
-        Some(r#"{"min_idle":2,"max_auto_created":5}"#)
-    );
+    assert_eq!(got.autoscale_policy, Some(policy(Some(2), Some(5))));
     assert_eq!(
         (got.pool_type.as_str(), got.created_ms, got.desktop_count),
         ("DYNAMIC", 10, 1),
@@ -409,7 +419,7 @@ async fn updates(store: &dyn Store, p: &str, q: &str, id: &str) {
 }
 
 /// A rename to a name taken in the project is a `Conflict`; to its own is not.
-async fn renames(store: &dyn Store, p: &str, q: &str, id: &str) {
+async fn renames(store: &dyn Store, p: &ProjectId, q: &ProjectId, id: &PoolId) {
     let change = |u: PoolUpdate| async move { store.update_pool(p, id, &u).await };
     let rename = |n: &str| PoolUpdate {
         name: Some(n.to_owned()),
@@ -437,7 +447,12 @@ async fn renames(store: &dyn Store, p: &str, q: &str, id: &str) {
         !store.update_pool(q, id, &rename("x")).await.unwrap(),
         "another project's"
     );
-    assert!(!store.update_pool(p, "missing", &rename("x")).await.unwrap());
+    assert!(
+        !store
+            .update_pool(p, &PoolId::new(), &rename("x"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.get_pool(p, id).await.unwrap().expect("pool").name,
         "web-9"
@@ -460,7 +475,7 @@ pub async fn delete_only_empty(store: &dyn Store) {
         PoolDeletion::NotFound
     );
     assert_eq!(
-        store.delete_pool(&p, "missing").await.unwrap(),
+        store.delete_pool(&p, &PoolId::new()).await.unwrap(),
         PoolDeletion::NotFound
     );
     assert_eq!(
@@ -473,14 +488,14 @@ pub async fn delete_only_empty(store: &dyn Store) {
         "refused: untouched"
     );
 
-    let del = async |id: &String| {
+    let del = async |id: &DesktopId| {
         let j = job(&p, JobType::DeleteDesktops, 3_000);
         let out = store
             .submit_batch(
                 &j,
                 Operation::Delete,
                 false,
-                false,
+                Scope::Partial,
                 std::slice::from_ref(id),
             )
             .await
@@ -530,7 +545,7 @@ async fn gone_for_good(store: &dyn Store, pool: &PoolRow) {
     let (_, total) = store
         .list_sub_jobs(&SubJobFilter {
             project_id: p.clone(),
-            pool_id: Some(pool.id.clone()),
+            pool_id: Some(pool.id.to_string()),
             limit: 10,
             ..SubJobFilter::default()
         })

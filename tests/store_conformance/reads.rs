@@ -1,10 +1,11 @@
 //! Reads the API pages through: sub-job and notification filters, exact-name
 //! desktop filters, lookups by many ids, edge cases of deletes, node order.
 
-use crate::harness::{STOP, create, desktop, desktops_in, job, project};
+use crate::harness::{STOP, create, desktop, desktops_in, job, pid, project, user_row};
 use crate::pools::{pool_in, pool_row};
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::DesktopStatus;
-use deskplane::domain::ids::UserId;
+use deskplane::domain::ids::{DesktopId, JobId, PoolId, ProjectId, UserId};
 use deskplane::domain::job::JobType;
 use deskplane::domain::machine::Operation;
 use deskplane::store::{
@@ -14,12 +15,12 @@ use deskplane::store::{
 
 /// Sub-jobs of two projects: creates, a pool, then a stop and a rebuild waiting.
 struct History {
-    p: String,
-    q: String,
-    desktops: Vec<String>,
-    pool_id: String,
-    stop: String,
-    rebuild: String,
+    p: ProjectId,
+    q: ProjectId,
+    desktops: Vec<DesktopId>,
+    pool_id: PoolId,
+    stop: JobId,
+    rebuild: JobId,
 }
 
 async fn history(store: &dyn Store) -> History {
@@ -31,12 +32,12 @@ async fn history(store: &dyn Store) -> History {
     pool_in(store, &pool, &[], &[DesktopStatus::Active]).await;
     let stop = job(&p, JobType::OperateDesktops, 3_000);
     store
-        .submit_batch(&stop, STOP, false, false, &d[..1])
+        .submit_batch(&stop, STOP, false, Scope::Partial, &d[..1])
         .await
         .unwrap();
     let rebuild = job(&p, JobType::RebuildDesktops, 3_100);
     store
-        .submit_batch(&rebuild, Operation::Rebuild, false, false, &d[1..])
+        .submit_batch(&rebuild, Operation::Rebuild, false, Scope::Partial, &d[1..])
         .await
         .unwrap();
     History {
@@ -50,15 +51,15 @@ async fn history(store: &dyn Store) -> History {
 }
 
 /// (job, desktop) of each sub-job listed, and the total.
-async fn list(store: &dyn Store, f: SubJobFilter) -> (Vec<(String, String)>, i64) {
+async fn list(store: &dyn Store, f: SubJobFilter) -> (Vec<(JobId, DesktopId)>, i64) {
     let (rows, total) = store.list_sub_jobs(&f).await.unwrap();
     let jobs = rows.into_iter().map(|s| (s.job_id, s.desktop_id)).collect();
     (jobs, total)
 }
 
 /// `f` in `project`, 100 a page unless `f` says otherwise.
-fn within(project: &str, mut f: SubJobFilter) -> SubJobFilter {
-    f.project_id = project.to_owned();
+fn within(project: &ProjectId, mut f: SubJobFilter) -> SubJobFilter {
+    f.project_id = project.clone();
     if f.limit == 0 {
         f.limit = 100;
     }
@@ -70,18 +71,14 @@ pub async fn sub_job_order_and_paging(store: &dyn Store) {
     let of = |f: SubJobFilter| within(&h.p, f);
     let (all, total) = list(store, of(SubJobFilter::default())).await;
     assert_eq!(total, 5);
-    let jobs: Vec<&str> = all.iter().map(|(j, _)| j.as_str()).collect();
-    assert_eq!(
-        &jobs[3..],
-        [h.stop.as_str(), h.rebuild.as_str()],
-        "submission order"
-    );
+    let jobs: Vec<JobId> = all.iter().map(|(j, _)| *j).collect();
+    assert_eq!(&jobs[3..], [h.stop, h.rebuild], "submission order");
     let newest = SubJobFilter {
         newest_first: true,
         ..SubJobFilter::default()
     };
     let (newest, _) = list(store, of(newest)).await;
-    assert_eq!(newest, all.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(newest, all.iter().rev().copied().collect::<Vec<_>>());
     let page = SubJobFilter {
         offset: 1,
         limit: 2,
@@ -93,14 +90,11 @@ pub async fn sub_job_order_and_paging(store: &dyn Store) {
         newest_first: true,
         ..page
     };
-    assert_eq!(
-        list(store, of(back)).await.0,
-        [all[3].clone(), all[2].clone()]
-    );
+    assert_eq!(list(store, of(back)).await.0, [all[3], all[2]]);
     let (theirs, total) = list(store, within(&h.q, SubJobFilter::default())).await;
     assert_eq!((theirs.len(), total), (1, 1), "per project");
     let foreign = SubJobFilter {
-        job_id: Some(h.stop.clone()),
+        job_id: Some(h.stop.to_string()),
         ..SubJobFilter::default()
     };
     assert_eq!(
@@ -109,7 +103,7 @@ pub async fn sub_job_order_and_paging(store: &dyn Store) {
         "another project's job"
     );
     assert_eq!(
-        list(store, within("none", SubJobFilter::default())).await,
+        list(store, within(&pid("none"), SubJobFilter::default())).await,
         (vec![], 0)
     );
 }
@@ -122,7 +116,7 @@ pub async fn sub_job_filters(store: &dyn Store) {
         job_type: Some(t.as_str().into()),
         ..SubJobFilter::default()
     };
-    let only_stop = vec![(h.stop.clone(), d[0].clone())];
+    let only_stop = vec![(h.stop, d[0])];
     assert_eq!(
         list(store, within(&h.p, by_type(JobType::OperateDesktops))).await,
         (only_stop.clone(), 1)
@@ -136,7 +130,7 @@ pub async fn sub_job_filters(store: &dyn Store) {
     };
     assert_eq!(count(waiting).await, 2);
     let on_d0 = SubJobFilter {
-        desktop_id: Some(d[0].clone()),
+        desktop_id: Some(d[0].to_string()),
         ..SubJobFilter::default()
     };
     let (rows, total) = list(store, within(&h.p, on_d0.clone())).await;
@@ -149,7 +143,7 @@ pub async fn sub_job_filters(store: &dyn Store) {
     };
     assert_eq!(list(store, within(&h.p, newest_on_d0)).await.0, only_stop);
     let in_pool = SubJobFilter {
-        pool_id: Some(h.pool_id.clone()),
+        pool_id: Some(h.pool_id.to_string()),
         ..SubJobFilter::default()
     };
     assert_eq!(count(in_pool).await, 1, "jobs on the pool only");
@@ -159,24 +153,24 @@ pub async fn sub_job_filters(store: &dyn Store) {
     };
     assert_eq!(count(both).await, 0, "filters combine");
     let of_job = SubJobFilter {
-        job_id: Some(h.rebuild.clone()),
+        job_id: Some(h.rebuild.to_string()),
         ..SubJobFilter::default()
     };
-    let rebuilt = vec![(h.rebuild.clone(), d[1].clone())];
+    let rebuilt = vec![(h.rebuild, d[1])];
     assert_eq!(list(store, within(&h.p, of_job)).await, (rebuilt, 1));
 }
 
 fn note(
-    project: &str,
-    desktop: &str,
+    project: &ProjectId,
+    desktop: DesktopId,
     name: &str,
     user: Option<&str>,
     kind: &str,
 ) -> NotificationRow {
     NotificationRow {
         id: uuid::Uuid::new_v4().to_string(),
-        project_id: project.to_owned(),
-        desktop_id: desktop.to_owned(),
+        project_id: project.clone(),
+        desktop_id: desktop,
         desktop_name: name.to_owned(),
         user_name: user.map(str::to_owned),
         user_email: user.map(|u| format!("{u}@example.com")),
@@ -189,11 +183,12 @@ fn note(
 
 pub async fn notification_filters(store: &dyn Store) {
     let p = project(store).await;
+    let [d1, d2, d3]: [DesktopId; 3] = std::array::from_fn(|_| DesktopId::new());
     let notes = [
-        note(&p, "d1", "pc-Alpha", Some("Ann"), "EMAIL"),
-        note(&p, "d2", "pc-beta", None, "MESSAGE"),
-        note(&p, "d1", "pc-Alpha", Some("bob_x"), "MESSAGE"),
-        note(&p, "d3", "web_1", Some("ann"), "EMAIL"),
+        note(&p, d1, "pc-Alpha", Some("Ann"), "EMAIL"),
+        note(&p, d2, "pc-beta", None, "MESSAGE"),
+        note(&p, d1, "pc-Alpha", Some("bob_x"), "MESSAGE"),
+        note(&p, d3, "web_1", Some("ann"), "EMAIL"),
     ];
     store.insert_notifications(&notes).await.unwrap();
     let ids = |idx: &[usize]| idx.iter().map(|i| notes[*i].id.clone()).collect::<Vec<_>>();
@@ -327,9 +322,9 @@ pub async fn many_ids(store: &dyn Store) {
         .collect();
     let j = job(&q, JobType::CreateDesktops, 1_000);
     store.submit_create(&j, &many, &[]).await.unwrap();
-    let mut ids: Vec<String> = many.iter().map(|d| d.row.id.clone()).collect();
-    ids.push(mine.id.clone());
-    let mut got: Vec<String> = store
+    let mut ids: Vec<DesktopId> = many.iter().map(|d| d.row.id).collect();
+    ids.push(mine.id);
+    let mut got: Vec<DesktopId> = store
         .get_desktops(&ids)
         .await
         .unwrap()
@@ -349,14 +344,8 @@ pub async fn deletes_stay_in_their_project(store: &dyn Store) {
     let p = project(store).await;
     let q = project(store).await;
     let u = UserRow {
-        id: UserId::new().to_string(),
-        project_id: p.clone(),
-        user_name: "kim".into(),
-        user_email: None,
-        user_phone: None,
         description: "d".into(),
-        created_ms: 1,
-        total_desktops: 0,
+        ..user_row(&p, "kim", 1)
     };
     store.insert_user(&u).await.unwrap();
     assert!(
@@ -364,7 +353,7 @@ pub async fn deletes_stay_in_their_project(store: &dyn Store) {
         "another project's user"
     );
     assert!(store.get_user(&p, &u.id).await.unwrap().is_some());
-    assert!(!store.delete_user(&p, "missing").await.unwrap());
+    assert!(!store.delete_user(&p, &UserId::new()).await.unwrap());
     let mut d = desktop(&p, "kims");
     d.user_name = Some("kim".into());
     create(store, &p, &[d]).await;
@@ -376,7 +365,7 @@ pub async fn deletes_stay_in_their_project(store: &dyn Store) {
     );
     assert_eq!(store.count_user_desktops(&q, "kim").await.unwrap(), 0);
     let lee = UserRow {
-        id: UserId::new().to_string(),
+        id: UserId::new(),
         user_name: "lee".into(),
         ..u.clone()
     };
@@ -421,11 +410,11 @@ pub async fn nodes_tie_in_byte_order(store: &dyn Store) {
 
 /// Pool `Ärzte` with desktop `pc-é` of user `Émile`, and a notice to
 /// `Émile` about desktop `pc-É`.
-async fn names_beyond_ascii(store: &dyn Store, p: &str) {
+async fn names_beyond_ascii(store: &dyn Store, p: &ProjectId) {
     let pool = pool_row(p, "Ärzte", "STATIC", 10);
     let mut d = desktop(p, "pc-é");
     d.user_name = Some("Émile".into());
-    d.pool_id = Some(pool.id.clone());
+    d.pool_id = Some(pool.id);
     store
         .create_pool(
             &pool,
@@ -435,19 +424,9 @@ async fn names_beyond_ascii(store: &dyn Store, p: &str) {
         )
         .await
         .unwrap();
-    let user = UserRow {
-        id: UserId::new().to_string(),
-        project_id: p.to_owned(),
-        user_name: "Émile".into(),
-        user_email: None,
-        user_phone: None,
-        description: String::new(),
-        created_ms: 1,
-        total_desktops: 0,
-    };
-    store.insert_user(&user).await.unwrap();
+    store.insert_user(&user_row(p, "Émile", 1)).await.unwrap();
     store
-        .insert_notifications(&[note(p, "d1", "pc-É", Some("Émile"), "EMAIL")])
+        .insert_notifications(&[note(p, DesktopId::new(), "pc-É", Some("Émile"), "EMAIL")])
         .await
         .unwrap();
 }

@@ -2,7 +2,9 @@
 //! corrections applied only to desktops still idle in the status seen.
 
 use crate::harness::{STOP, create, desktop, get, job, project, run_all};
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::{DesktopStatus, LoginStatus, TaskStatus};
+use deskplane::domain::ids::{DesktopId, ProjectId};
 use deskplane::domain::job::JobType;
 use deskplane::domain::machine::Settled;
 use deskplane::store::{DesktopRow, Store};
@@ -11,7 +13,7 @@ use std::collections::HashMap;
 /// Desktops of `project`, each on `host` (or none) settled in its status.
 async fn placed(
     store: &dyn Store,
-    project: &str,
+    project: &ProjectId,
     spec: &[(&str, Option<&str>, DesktopStatus)],
 ) -> Vec<DesktopRow> {
     let rows: Vec<DesktopRow> = spec
@@ -22,18 +24,16 @@ async fn placed(
         })
         .collect();
     create(store, project, &rows).await;
-    let wanted: HashMap<&str, DesktopStatus> = rows
+    let wanted: HashMap<DesktopId, DesktopStatus> = rows
         .iter()
         .zip(spec)
-        .map(|(r, (_, _, s))| (r.id.as_str(), *s))
+        .map(|(r, (_, _, s))| (r.id, *s))
         .collect();
     run_all(store, 2_000, |c| {
-        let id = c
-            .desktop
-            .as_ref()
-            .map(|d| d.id.as_str())
-            .unwrap_or_default();
-        let s = wanted.get(id).copied().unwrap_or(DesktopStatus::Active);
+        let s = wanted
+            .get(&c.desktop_id)
+            .copied()
+            .unwrap_or(DesktopStatus::Active);
         Settled::Stays(s, s.idle_login())
     })
     .await;
@@ -61,35 +61,35 @@ pub async fn placed_idle_and_guarded(store: &dyn Store) {
     let theirs = placed(store, &q, &[("theirs", Some("h9"), S::Active)]).await;
     let stop = job(&p, JobType::OperateDesktops, 3_000);
     store
-        .submit_batch(&stop, STOP, false, false, &[d[4].id.clone()])
+        .submit_batch(&stop, STOP, false, Scope::Partial, &[d[4].id])
         .await
         .unwrap();
 
     let mut seen = store.placed_idle_desktops().await.unwrap();
-    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    seen.sort_by_key(|s| s.0);
     let mut want = vec![
-        (d[0].id.clone(), "h1".to_owned(), S::Active),
-        (d[1].id.clone(), "h2".to_owned(), S::Shutoff),
-        (d[2].id.clone(), "h1".to_owned(), S::Error),
-        (d[6].id.clone(), "h3".to_owned(), S::Hibernated),
-        (theirs[0].id.clone(), "h9".to_owned(), S::Active),
+        (d[0].id, "h1".to_owned(), S::Active),
+        (d[1].id, "h2".to_owned(), S::Shutoff),
+        (d[2].id, "h1".to_owned(), S::Error),
+        (d[6].id, "h3".to_owned(), S::Hibernated),
+        (theirs[0].id, "h9".to_owned(), S::Active),
     ];
-    want.sort_by(|a, b| a.0.cmp(&b.0));
+    want.sort_by_key(|w| w.0);
     assert_eq!(seen, want, "placed, idle, built; every project");
     corrections(store, &p, &d).await;
 }
 
 /// Only desktops still idle and still in the status seen are corrected.
-async fn corrections(store: &dyn Store, p: &str, d: &[DesktopRow]) {
+async fn corrections(store: &dyn Store, p: &ProjectId, d: &[DesktopRow]) {
     use DesktopStatus as S;
-    let change = |i: usize, from, to, login| (d[i].id.clone(), from, to, login);
+    let change = |i: usize, from, to, login| (d[i].id, from, to, login);
     let changes = [
         change(0, S::Active, S::Shutoff, LoginStatus::Unregister),
         change(1, S::Active, S::Error, LoginStatus::Unregister),
         change(2, S::Error, S::Active, LoginStatus::Registered),
         change(4, S::Active, S::Shutoff, LoginStatus::Unregister),
         (
-            "missing".to_owned(),
+            DesktopId::new(),
             S::Active,
             S::Error,
             LoginStatus::Unregister,

@@ -1,7 +1,9 @@
 //! Retrying the failed sub-jobs of a finished job, in place.
 
 use crate::harness::{STOP, desktops_in, failure, get, holder, job, project, run_all, success};
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::{DesktopStatus, PowerMode, TaskStatus};
+use deskplane::domain::ids::{JobId, ProjectId};
 use deskplane::domain::job::{JobStatus, JobType, SubJobStatus};
 use deskplane::domain::machine::{Operation, Refusal};
 use deskplane::store::{BatchRefusal, RetryOutcome, Store, SubJobFilter};
@@ -25,7 +27,7 @@ pub async fn retry_outcomes(store: &dyn Store) {
     let ids = desktops_in(store, &p, &[DesktopStatus::Shutoff; 2]).await;
     let j = job(&p, JobType::OperateDesktops, 3_000);
     store
-        .submit_batch(&j, Operation::Start, false, false, &ids)
+        .submit_batch(&j, Operation::Start, false, Scope::Partial, &ids)
         .await
         .unwrap();
     assert!(matches!(
@@ -43,7 +45,7 @@ pub async fn retry_outcomes(store: &dyn Store) {
         RetryOutcome::NotFound
     ));
     assert!(matches!(
-        store.retry_job(&p, "missing", 5_000).await.unwrap(),
+        store.retry_job(&p, &JobId::new(), 5_000).await.unwrap(),
         RetryOutcome::NotFound
     ));
 
@@ -61,7 +63,7 @@ pub async fn retry_outcomes(store: &dyn Store) {
     let (subs, _) = store
         .list_sub_jobs(&SubJobFilter {
             project_id: p.clone(),
-            job_id: Some(j.id.clone()),
+            job_id: Some(j.id.to_string()),
             status: Some("WAITING".into()),
             limit: 10,
             ..SubJobFilter::default()
@@ -77,12 +79,16 @@ pub async fn retry_outcomes(store: &dyn Store) {
     );
     let d = get(store, &p, &subs[0].desktop_id).await;
     assert_eq!(d.task_status, Some(TaskStatus::PoweringOn));
-    assert_eq!(d.busy_sub_job.as_deref(), Some(subs[0].id.as_str()));
+    assert_eq!(d.busy_sub_job, Some(subs[0].id));
     assert!(matches!(
         store.retry_job(&p, &j.id, 5_100).await.unwrap(),
         RetryOutcome::NotFinished
     ));
+    retried_runs_to_success(store, &p, &j.id).await;
+}
 
+/// The retried sub-job of `job_id` runs as attempt 2; the job then succeeds.
+async fn retried_runs_to_success(store: &dyn Store, p: &ProjectId, job_id: &JobId) {
     let again = store.claim(&holder("w"), 10, 6_000, 60_000).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(
@@ -93,17 +99,17 @@ pub async fn retry_outcomes(store: &dyn Store) {
         .complete(&holder("w"), &[success(&again[0])], 7_000)
         .await
         .unwrap();
-    let fin = store.get_job(&p, &j.id).await.unwrap().expect("job");
+    let fin = store.get_job(p, job_id).await.unwrap().expect("job");
     assert_eq!(
         (fin.status, fin.succeeded, fin.failed),
         (JobStatus::Success, 2, 0)
     );
-    let out = store.retry_job(&p, &j.id, 8_000).await.unwrap();
+    let out = store.retry_job(p, job_id, 8_000).await.unwrap();
     assert_eq!(summary(&out), (0, vec![]), "nothing to retry");
     let (_, total) = store
         .list_sub_jobs(&SubJobFilter {
             project_id: p.clone(),
-            job_id: Some(j.id.clone()),
+            job_id: Some(job_id.to_string()),
             status: Some(SubJobStatus::Success.as_str().into()),
             limit: 10,
             ..SubJobFilter::default()
@@ -118,7 +124,7 @@ pub async fn retry_refusals(store: &dyn Store) {
     let ids = desktops_in(store, &p, &[DesktopStatus::Active; 3]).await;
     let j = job(&p, JobType::OperateDesktops, 3_000);
     store
-        .submit_batch(&j, STOP, false, false, &ids)
+        .submit_batch(&j, STOP, false, Scope::Partial, &ids)
         .await
         .unwrap();
     let claimed = store.claim(&holder("w"), 10, 3_000, 60_000).await.unwrap();
@@ -139,12 +145,12 @@ pub async fn retry_refusals(store: &dyn Store) {
     let hard = Operation::Reboot(PowerMode::Hard);
     let del = job(&p, JobType::DeleteDesktops, 5_000);
     store
-        .submit_batch(&del, Operation::Delete, false, false, &ids[1..2])
+        .submit_batch(&del, Operation::Delete, false, Scope::Partial, &ids[1..2])
         .await
         .unwrap();
     let stop = job(&p, JobType::OperateDesktops, 5_000);
     store
-        .submit_batch(&stop, STOP, false, false, &ids[2..])
+        .submit_batch(&stop, STOP, false, Scope::Partial, &ids[2..])
         .await
         .unwrap();
     run_all(store, 6_000, |c| {
@@ -152,7 +158,7 @@ pub async fn retry_refusals(store: &dyn Store) {
     })
     .await;
     store
-        .submit_batch(&reboot, hard, false, false, &ids[..1])
+        .submit_batch(&reboot, hard, false, Scope::Partial, &ids[..1])
         .await
         .unwrap();
 
@@ -163,12 +169,12 @@ pub async fn retry_refusals(store: &dyn Store) {
             0,
             vec![
                 (
-                    ids[0].clone(),
+                    ids[0].to_string(),
                     BatchRefusal::State(Refusal::Busy(TaskStatus::RebootingHard))
                 ),
-                (ids[1].clone(), BatchRefusal::NotFound),
+                (ids[1].to_string(), BatchRefusal::NotFound),
                 (
-                    ids[2].clone(),
+                    ids[2].to_string(),
                     BatchRefusal::State(Refusal::WrongState(DesktopStatus::Shutoff))
                 ),
             ]

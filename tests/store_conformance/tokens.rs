@@ -1,21 +1,22 @@
 //! API users (password auth for tokens) and the tokens issued to them.
 
-use crate::harness::project;
+use crate::harness::{pid, project};
+use deskplane::domain::ids::ProjectId;
 use deskplane::store::{ApiUserRow, Store, TokenRow};
 
-fn api_user(project: &str, name: &str, hash: &str, created_ms: i64) -> ApiUserRow {
+fn api_user(project: &ProjectId, name: &str, hash: &str, created_ms: i64) -> ApiUserRow {
     ApiUserRow {
-        project_id: project.to_owned(),
+        project_id: project.clone(),
         user_name: name.to_owned(),
         password_hash: hash.to_owned(),
         created_ms,
     }
 }
 
-fn token(hash: &str, project: &str, user: &str) -> TokenRow {
+fn token(hash: &str, project: &ProjectId, user: &str) -> TokenRow {
     TokenRow {
         token_hash: hash.to_owned(),
-        project_id: project.to_owned(),
+        project_id: project.clone(),
         user_name: user.to_owned(),
         created_ms: 1_000,
         expires_ms: 2_000,
@@ -27,7 +28,7 @@ async fn revoked(store: &dyn Store, hash: &str) -> bool {
     store.get_token(hash).await.unwrap().expect("token").revoked
 }
 
-fn who(list: &[ApiUserRow]) -> Vec<(String, String)> {
+fn who(list: &[ApiUserRow]) -> Vec<(ProjectId, String)> {
     list.iter()
         .map(|u| (u.project_id.clone(), u.user_name.clone()))
         .collect()
@@ -88,7 +89,7 @@ pub async fn api_users(store: &dyn Store) {
     assert_eq!(mine[0].password_hash, "h2");
     assert!(
         store
-            .list_api_users(Some("nobody"))
+            .list_api_users(Some(&pid("nobody")))
             .await
             .unwrap()
             .is_empty()
@@ -98,7 +99,7 @@ pub async fn api_users(store: &dyn Store) {
 }
 
 /// Deleting a user revokes their tokens, only theirs, for good.
-async fn deleting_revokes_their_tokens(store: &dyn Store, p: &str, q: &str) {
+async fn deleting_revokes_their_tokens(store: &dyn Store, p: &ProjectId, q: &ProjectId) {
     for (hash, proj, user) in [
         ("t1", p, "alice"),
         ("t2", p, "alice"),
@@ -121,7 +122,7 @@ async fn deleting_revokes_their_tokens(store: &dyn Store, p: &str, q: &str) {
     );
     assert_eq!(
         who(&store.list_api_users(Some(p)).await.unwrap()),
-        [(p.to_owned(), "Bob".into())]
+        [(p.clone(), "Bob".into())]
     );
 
     // A user created again under that name does not bring old tokens back.

@@ -1,20 +1,27 @@
 //! Workers: claiming, completion fenced by owner, leases and orphans.
 
 use crate::harness::{
-    STOP, create, desktop, desktops_in, failure, get, holder, job, project, success,
+    STOP, create, desktop, desktops_in, failure, get, holder, job, project, success, user_row,
 };
+use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::{DesktopStatus, LoginStatus};
-use deskplane::domain::job::{JobStatus, JobType, SubJobStatus};
-use deskplane::domain::machine::Settled;
+use deskplane::domain::ids::{DesktopId, JobId, ProjectId, SubJobId};
+use deskplane::domain::job::{JobParams, JobStatus, JobType, SubJobStatus};
+use deskplane::domain::machine::{Operation, Settled};
 use deskplane::store::{
-    Claimed, NewDesktop, OrphanScope, Store, SubJobFilter, UserFilter, UserRow,
+    Claimed, Completion, DesktopRow, Effect, NewDesktop, NewJob, OrphanScope, Outcome, Store,
+    SubJobFilter, UserFilter,
 };
 
-async fn sub_status(store: &dyn Store, project: &str, job_id: &str) -> Vec<(SubJobStatus, i64)> {
+async fn sub_status(
+    store: &dyn Store,
+    project: &ProjectId,
+    job_id: &JobId,
+) -> Vec<(SubJobStatus, i64)> {
     let (subs, _) = store
         .list_sub_jobs(&SubJobFilter {
-            project_id: project.to_owned(),
-            job_id: Some(job_id.to_owned()),
+            project_id: project.clone(),
+            job_id: Some(job_id.to_string()),
             limit: 100,
             ..SubJobFilter::default()
         })
@@ -30,7 +37,11 @@ pub async fn claim_order_limits_and_delay(store: &dyn Store) {
     let first = create(store, &p, &rows).await;
     let mut later = job(&p, JobType::CreateDesktops, 1_500);
     later.run_after_ms = 50_000;
-    later.params = r#"{"delay":true}"#.into();
+    later.params = JobParams {
+        delay_time: Some(5),
+        message: Some("later".into()),
+        ..JobParams::default()
+    };
     let delayed = desktop(&p, "delayed");
     store
         .submit_create(
@@ -57,7 +68,7 @@ pub async fn claim_order_limits_and_delay(store: &dyn Store) {
     assert_eq!(names, ["c-0", "c-1"], "oldest first, at most `limit`");
     assert!(a.iter().all(|c| c.attempt == 1 && c.job_id == first));
     assert_eq!(a[0].prev_status, DesktopStatus::Build);
-    assert_eq!(a[0].params, "{}");
+    assert_eq!(a[0].params, JobParams::default());
     let j = store.get_job(&p, &first).await.unwrap().expect("job");
     assert_eq!((j.status, j.begin_ms), (JobStatus::Running, Some(10_000)));
     let (subs, _) = store
@@ -74,7 +85,12 @@ pub async fn claim_order_limits_and_delay(store: &dyn Store) {
         subs.iter()
             .all(|s| s.progress == 10 && s.begin_ms == Some(10_000))
     );
+    delayed_waits(store, &later, &delayed).await;
+}
 
+/// After the first two, the rest of what is due; `later` (of `delayed`) waits
+/// for its time.
+async fn delayed_waits(store: &dyn Store, later: &NewJob, delayed: &DesktopRow) {
     let b = store
         .claim(&holder("n2"), 100, 10_000, 70_000)
         .await
@@ -93,15 +109,12 @@ pub async fn claim_order_limits_and_delay(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(c.len(), 1);
-    assert_eq!(c[0].params, r#"{"delay":true}"#);
-    assert_eq!(
-        c[0].desktop.as_ref().map(|d| d.id.clone()),
-        Some(delayed.id)
-    );
+    assert_eq!(c[0].params, later.params);
+    assert_eq!(c[0].desktop.as_ref().map(|d| d.id), Some(delayed.id));
     assert_eq!(store.next_due_ms().await.unwrap(), None);
     assert_eq!(
         store
-            .get_job(&p, &later.id)
+            .get_job(&later.project_id, &later.id)
             .await
             .unwrap()
             .map(|j| j.status),
@@ -161,7 +174,7 @@ pub async fn complete_is_fenced(store: &dyn Store) {
     let (subs, _) = store
         .list_sub_jobs(&SubJobFilter {
             project_id: p.clone(),
-            job_id: Some(job_id.clone()),
+            job_id: Some(job_id.to_string()),
             limit: 1,
             ..SubJobFilter::default()
         })
@@ -179,8 +192,10 @@ pub async fn complete_settles_desktops_and_jobs(store: &dyn Store) {
     let claimed = store.claim(&holder("w"), 10, 2_000, 60_000).await.unwrap();
     assert_eq!(claimed.len(), 3);
     let mut placed = success(&claimed[0]);
-    placed.placement = Some((Some("qemu:///h2".into()), Some("10.1.2.3".into())));
-    placed.new_image = Some(("img-new".into(), "private".into()));
+    placed.outcome = Outcome::Done(Effect::Placed {
+        host: Some("qemu:///h2".into()),
+        ip: Some("10.1.2.3".into()),
+    });
     let ok2 = success(&claimed[1]);
     let bad = failure(&claimed[2], "WKS.00211403", "disk exploded");
     assert_eq!(
@@ -226,36 +241,74 @@ pub async fn complete_settles_desktops_and_jobs(store: &dyn Store) {
         Some("1 of 2 sub-jobs failed; first: disk exploded")
     );
 
-    let d0 = get(store, &p, &rows[0].id).await;
+    settled_as_reported(store, &p, &rows).await;
+}
+
+/// `rows[0]` was placed, `rows[1]` created as it was, `rows[2]` failed; then a
+/// rebuild of `rows[0]` puts its new image on it.
+async fn settled_as_reported(store: &dyn Store, p: &ProjectId, rows: &[DesktopRow]) {
+    let d0 = get(store, p, &rows[0].id).await;
     assert_eq!(d0.host.as_deref(), Some("qemu:///h2"));
     assert_eq!(d0.ip_address, "10.1.2.3");
     assert_eq!(
         (d0.image_id.as_str(), d0.image_type.as_str()),
+        (rows[0].image_id.as_str(), rows[0].image_type.as_str()),
+        "a placement changes no image"
+    );
+    rebuild_to(store, p, &rows[0].id, "img-new", "private").await;
+    let d0 = get(store, p, &rows[0].id).await;
+    assert_eq!(
+        (d0.image_id.as_str(), d0.image_type.as_str()),
         ("img-new", "private")
     );
-    let d1 = get(store, &p, &rows[1].id).await;
+    assert_eq!(
+        (d0.host.as_deref(), d0.ip_address.as_str()),
+        (Some("qemu:///h2"), "10.1.2.3"),
+        "a rebuild keeps the placement"
+    );
+    let d1 = get(store, p, &rows[1].id).await;
     assert_eq!(
         (d1.ip_address.as_str(), d1.host),
         ("10.0.0.1", None),
         "unchanged"
     );
     assert_eq!(d1.status, DesktopStatus::Active);
-    let d2 = get(store, &p, &rows[2].id).await;
+    let d2 = get(store, p, &rows[2].id).await;
     assert_eq!((d2.status, d2.task_status), (DesktopStatus::Error, None));
+}
+
+/// Rebuild `id`, its worker reporting `image_id` of `image_type` on the disk.
+async fn rebuild_to(
+    store: &dyn Store,
+    p: &ProjectId,
+    id: &DesktopId,
+    image_id: &str,
+    image_type: &str,
+) {
+    let j = job(p, JobType::RebuildDesktops, 5_000);
+    let out = store
+        .submit_batch(&j, Operation::Rebuild, false, Scope::Partial, &[*id])
+        .await
+        .unwrap();
+    assert_eq!(out.accepted.len(), 1);
+    let claimed = store.claim(&holder("w"), 10, 5_000, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let done = Completion {
+        outcome: Outcome::Done(Effect::Rebuilt {
+            image_id: image_id.to_owned(),
+            image_type: image_type.to_owned(),
+        }),
+        ..success(&claimed[0])
+    };
+    assert_eq!(
+        store.complete(&holder("w"), &[done], 6_000).await.unwrap(),
+        1
+    );
 }
 
 pub async fn gone_and_orphan_users(store: &dyn Store) {
     let p = project(store).await;
-    let erin = UserRow {
-        id: deskplane::domain::ids::UserId::new().to_string(),
-        project_id: p.clone(),
-        user_name: "erin".into(),
-        user_email: None,
-        user_phone: None,
-        description: String::new(),
-        created_ms: 1,
-        total_desktops: 0,
-    };
+    let erin = user_row(&p, "erin", 1);
     let rows: Vec<_> = (0..2)
         .map(|i| {
             let mut r = desktop(&p, &format!("g-{i}"));
@@ -288,21 +341,17 @@ pub async fn gone_and_orphan_users(store: &dyn Store) {
     assert_eq!(users().await, 1);
     for (n, row) in rows.iter().enumerate() {
         let del = job(&p, JobType::DeleteDesktops, 3_000);
-        let ids = [row.row.id.clone()];
+        let ids = [row.row.id];
         let out = store
-            .submit_batch(
-                &del,
-                deskplane::domain::machine::Operation::Delete,
-                false,
-                true,
-                &ids,
-            )
+            .submit_batch(&del, Operation::Delete, false, Scope::Whole, &ids)
             .await
             .unwrap();
         assert_eq!(out.accepted.len(), 1);
         let claimed = store.claim(&holder("w"), 10, 3_000, 60_000).await.unwrap();
         let mut done = success(&claimed[0]);
-        done.delete_orphan_user = Some((p.clone(), "erin".into()));
+        done.outcome = Outcome::Done(Effect::Removed {
+            orphan_user: Some("erin".into()),
+        });
         assert_eq!(
             store.complete(&holder("w"), &[done], 4_000).await.unwrap(),
             1
@@ -318,7 +367,7 @@ pub async fn renew_and_requeue(store: &dyn Store) {
     let ids = desktops_in(store, &p, &[DesktopStatus::Active; 3]).await;
     let j = job(&p, JobType::OperateDesktops, 3_000);
     store
-        .submit_batch(&j, STOP, false, false, &ids)
+        .submit_batch(&j, STOP, false, Scope::Partial, &ids)
         .await
         .unwrap();
     let dead = store
@@ -335,8 +384,8 @@ pub async fn renew_and_requeue(store: &dyn Store) {
         .unwrap();
     assert_eq!(dead.len() + slow.len() + alive.len(), 3);
 
-    let ids = |c: &[Claimed]| c.iter().map(|c| c.sub_job_id.clone()).collect::<Vec<_>>();
-    let renew = async |who: &str, held: &[String]| {
+    let ids = |c: &[Claimed]| c.iter().map(|c| c.sub_job_id).collect::<Vec<_>>();
+    let renew = async |who: &str, held: &[SubJobId]| {
         store
             .renew_leases(&holder(who), held, 30_000)
             .await
@@ -378,15 +427,18 @@ pub async fn renew_and_requeue(store: &dyn Store) {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].sub_job_id, dead[0].sub_job_id);
     assert_eq!(again[0].attempt, 2);
+    all_others(store, &p, &j.id).await;
+}
 
-    // All foreign: a single node restarting takes every other owner's sub-jobs,
-    // but not its own.
+/// All foreign: a single node restarting takes every other owner's sub-jobs,
+/// but not its own.
+async fn all_others(store: &dyn Store, p: &ProjectId, job_id: &JobId) {
     let (requeued, _) = store
         .requeue_orphans(&holder("alive"), 21_000, OrphanScope::AllOthers, 5, 80_000)
         .await
         .unwrap();
     assert_eq!(requeued, 1, "only `slow`'s");
-    let subs = sub_status(store, &p, &j.id).await;
+    let subs = sub_status(store, p, job_id).await;
     let waiting: Vec<_> = subs
         .iter()
         .filter(|(s, _)| *s == SubJobStatus::Waiting)
