@@ -3,7 +3,8 @@
 //! Meanwhile every request either gets a 503 naming the storage fault or names a
 //! job that exists afterwards; `/ready` says the store cannot write. After the
 //! space is freed every job ends and no desktop stays busy, without a restart and
-//! after one. Needs root (to mount the tmpfs); skips loudly otherwise.
+//! after one. A server does not start on storage it cannot write (a read-only
+//! mount). Needs root (to mount the tmpfs); skips loudly otherwise.
 
 mod common;
 
@@ -264,4 +265,46 @@ async fn a_full_disk_loses_no_acknowledged_job() {
     assert!(status.success(), "SIGTERM exits cleanly: {status}");
     server.restart().await;
     everything_settles(&server.api(), &accepted).await;
+}
+
+/// Storage that cannot be written at start (here a read-only mount, after a
+/// SIGKILL left the WAL behind): the server refuses to start and names the
+/// database, rather than listen and refuse every write for good. Once the
+/// storage is writable it starts, and the work it had is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_does_not_start_on_storage_it_cannot_write() {
+    let Some(fs) = SmallFs::mount(64) else {
+        return;
+    };
+    let db = fs.path().join("d.db");
+    let mut server = Server::start(Options::default().set(
+        "DESKPLANE_DATABASE_URL",
+        &format!("sqlite://{}", db.display()),
+    ))
+    .await;
+    let ids = create(&server.api(), &["ro-1", "ro-2"]).await;
+    server.kill();
+    let remount = |how: &str| {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,{how}")])
+            .arg(fs.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "the tmpfs can be remounted {how}");
+    };
+    remount("ro");
+    let log = server.start_refused().await;
+    assert!(
+        log.contains(&*db.to_string_lossy()),
+        "the refusal names the database: {log}"
+    );
+    remount("rw");
+    server.restart().await;
+    let api = server.api();
+    for id in &ids {
+        assert!(
+            common::desktops::wait_idle(&api, id).await.is_some(),
+            "desktop {id} survived"
+        );
+    }
 }

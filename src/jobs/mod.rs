@@ -151,8 +151,8 @@ impl Engine {
         } else {
             OrphanScope::EarlierIncarnations
         };
-        if let Err(e) = self.recover(scope).await {
-            tracing::error!(error = %e, "startup recovery failed");
+        if !self.recover_at_start(scope, &shutdown).await {
+            return;
         }
         let (tx, rx) = mpsc::unbounded_channel::<Completion>();
         let completer = tokio::spawn(self.clone().complete_loop(rx));
@@ -177,9 +177,37 @@ impl Engine {
             }
         }
         drop(tx);
-        let _ = completer.await;
+        // Results the store will not take (a full disk that stays full) must not
+        // keep the process from exiting: after the grace period they are left
+        // unrecorded, and their sub-jobs run again after the restart.
+        if tokio::time::timeout(grace, completer).await.is_err() {
+            tracing::warn!(
+                "shutdown grace elapsed with results unrecorded; their sub-jobs run again on restart"
+            );
+        }
         heartbeat.abort();
         orphans.abort();
+    }
+
+    /// Startup recovery, retried until it succeeds: claiming before it would
+    /// leave an earlier process's work RUNNING until its lease ran out. False
+    /// when `shutdown` fired first.
+    async fn recover_at_start(&self, scope: OrphanScope, shutdown: &CancellationToken) -> bool {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.recover(scope).await {
+                Ok(_) => {
+                    self.inner.health.healthy();
+                    return true;
+                }
+                Err(e) => self.store_failed(&e, "startup recovery failed; retrying"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return false,
+                () = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
     }
 
     async fn claim_loop(

@@ -202,31 +202,34 @@ impl Server {
         cmd
     }
 
-    async fn spawn(&mut self) {
+    fn launch(&mut self) -> Child {
         self.starts += 1;
         let log = self.log_path(self.starts);
         let out = File::create(&log).expect("the log file can be created");
         let err = out.try_clone().expect("the log file handle can be cloned");
-        let mut child = self
-            .command()
+        self.command()
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .expect("the deskplane binary starts");
+            .expect("the deskplane binary starts")
+    }
+
+    /// Waits (bounded) until the child listens (its base URL) or exits.
+    async fn await_listening(&self, child: &mut Child) -> Result<String, ExitStatus> {
         let bound = Duration::from_secs(30);
         let started = Instant::now();
-        let base = loop {
+        loop {
             let text = self.log_text();
             if let Some(base) = text
                 .lines()
                 .find_map(|l| l.split("deskplane: listening on ").nth(1))
             {
-                break base.trim().to_owned();
+                return Ok(base.trim().to_owned());
             }
             if let Some(status) = child.try_wait().expect("the child can be polled") {
-                panic!("the server exited ({status}) before listening; log:\n{text}");
+                return Err(status);
             }
             if started.elapsed() > bound {
                 let _ = child.kill();
@@ -234,9 +237,39 @@ impl Server {
                 panic!("the server did not listen within {bound:?}; log:\n{text}");
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        self.base = base;
-        self.child = Some(child);
+        }
+    }
+
+    async fn spawn(&mut self) {
+        let mut child = self.launch();
+        match self.await_listening(&mut child).await {
+            Ok(base) => {
+                self.base = base;
+                self.child = Some(child);
+            }
+            Err(status) => panic!(
+                "the server exited ({status}) before listening; log:\n{}",
+                self.log_text()
+            ),
+        }
+    }
+
+    /// Starts the server where it must refuse to start: it exits with a failure
+    /// before listening. Returns what it logged.
+    pub async fn start_refused(&mut self) -> String {
+        assert!(self.child.is_none(), "start_refused: the server is running");
+        let mut child = self.launch();
+        match self.await_listening(&mut child).await {
+            Ok(base) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server listened on {base}; log:\n{}", self.log_text())
+            }
+            Err(status) => {
+                assert!(!status.success(), "a refused start exits with a failure");
+                self.log_text()
+            }
+        }
     }
 }
 

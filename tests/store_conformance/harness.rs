@@ -308,6 +308,7 @@ pub async fn create(store: &dyn Store, project: &ProjectId, rows: &[DesktopRow])
 pub fn success(c: &Claimed) -> Completion {
     Completion {
         sub_job_id: c.sub_job_id,
+        claim: c.claim,
         job_id: c.job_id,
         desktop_id: c.desktop_id,
         project_id: c.project_id.clone(),

@@ -6,7 +6,7 @@ use crate::harness::{STOP, desktops_in, holder, incarnation, job, project, succe
 use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::DesktopStatus;
 use deskplane::domain::ids::{JobId, SubJobId};
-use deskplane::domain::job::{JobType, SubJobStatus};
+use deskplane::domain::job::{JobStatus, JobType, SubJobStatus};
 use deskplane::store::{Claimed, NodeRow, OrphanScope, Store, SubJobFilter};
 
 fn ids(c: &[Claimed]) -> Vec<SubJobId> {
@@ -266,4 +266,35 @@ pub async fn nodes_show_their_incarnation(store: &dyn Store) {
     };
     store.upsert_node(&b).await.unwrap();
     assert_eq!(store.list_nodes().await.unwrap(), [second, b]);
+}
+
+/// A sub-job whose lease lapsed while its run went on (the database was away)
+/// is claimed again by the same process: the first run's result is refused,
+/// and the second counts once, however often it is reported.
+pub async fn a_lapsed_claim_counts_for_nothing(store: &dyn Store) {
+    let p = project(store).await;
+    let desktops = desktops_in(store, &p, &[DesktopStatus::Active]).await;
+    let j = job(&p, JobType::OperateDesktops, 3_000);
+    store
+        .submit_batch(&j, STOP, false, Scope::Partial, &desktops)
+        .await
+        .unwrap();
+    let n = holder("n");
+    let first = store.claim(&n, 1, 3_000, 10_000).await.unwrap();
+    let (requeued, _) = store
+        .requeue_orphans(&n, 20_000, OrphanScope::Expired, 5, 80_000)
+        .await
+        .unwrap();
+    assert_eq!(requeued, 1, "its own lapsed lease is an orphan too");
+    let second = store.claim(&n, 1, 21_000, 80_000).await.unwrap();
+    assert_eq!(ids(&first), ids(&second), "the same sub-job, claimed again");
+    assert_ne!(first[0].claim, second[0].claim);
+    let reports = [success(&first[0]), success(&second[0]), success(&second[0])];
+    assert_eq!(store.complete(&n, &reports, 22_000).await.unwrap(), 1);
+    let got = store.get_job(&p, &j.id).await.unwrap().expect("job");
+    assert_eq!(
+        (got.status, got.total, got.succeeded, got.failed),
+        (JobStatus::Success, 1, 1, 0),
+        "one sub-job, counted once"
+    );
 }

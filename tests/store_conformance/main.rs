@@ -73,6 +73,7 @@ conformance!(
     leases::next_lease_end_is_the_first_foreign_one,
     leases::task_leases,
     leases::nodes_show_their_incarnation,
+    leases::a_lapsed_claim_counts_for_nothing,
     retry::retry_outcomes,
     retry::retry_refusals,
     misc::notifications,

@@ -148,7 +148,7 @@ async fn create(
         &caller,
         JobType::CreateDesktopPool,
         &JobParams::default(),
-        Some(pool.id.clone()),
+        Some(pool.id),
     );
     match st.store.create_pool(&pool, &members, &job, &desktops).await {
         Ok(()) => {}
@@ -422,7 +422,7 @@ async fn action(
         &caller,
         JobType::ExecuteDesktopsAction,
         &JobParams::default(),
-        Some(pool_id.clone()),
+        Some(pool_id),
     );
     let out = st.store.submit_pool_action(&job, op, &pool_id).await?;
     if out.desktops == 0 {

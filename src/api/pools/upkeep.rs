@@ -36,7 +36,7 @@ pub(super) fn pool_desktops(
                 create_plan::generated_name(&format!("{prefix}-")),
                 None,
                 None,
-                Some(pool.id.clone()),
+                Some(pool.id),
                 now,
             )
         })
@@ -64,7 +64,7 @@ pub async fn grow(
         },
     )?;
     let desktops = pool_desktops(caller, &tpl, p, n);
-    let job = submit::new_job(caller, job_type, &JobParams::default(), Some(p.id.clone()));
+    let job = submit::new_job(caller, job_type, &JobParams::default(), Some(p.id));
     st.store.submit_create(&job, &desktops, &[]).await?;
     st.engine.wake();
     Ok(job.id.to_string())

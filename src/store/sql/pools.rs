@@ -239,7 +239,7 @@ impl<D: Db> Pools for D {
         tx.insert_refused_sub_jobs(job, op, &refused).await?;
         if !refused.is_empty() {
             let failed = i64::try_from(refused.len()).unwrap_or(i64::MAX);
-            let counts = JobCounts::from([(job.id.clone(), (0, failed))]);
+            let counts = JobCounts::from([(job.id, (0, failed))]);
             settle::settle_jobs(&mut tx, &counts, job.now_ms).await?;
         }
         D::commit(tx).await?;

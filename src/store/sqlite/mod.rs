@@ -139,12 +139,26 @@ impl SqliteStore {
             closed: AtomicBool::new(false),
         };
         let mut writer = shared.open_writer()?;
+        ensure_writable(&writer)?;
         migrate::run(&mut writer)?;
         shared.writer = Arc::new(tokio::sync::Mutex::new(writer));
         let shared = Arc::new(shared);
         tokio::spawn(checkpoint_wal(shared.clone()));
         Ok(Self { shared })
     }
+}
+
+/// SQLite opens a file it may not write (a denied directory, a read-only
+/// mount) read-only without a word, and a server on it would listen and refuse
+/// every write. A write that changes nothing (the header's user version set to
+/// itself, through the WAL) shows it before anything listens.
+fn ensure_writable(conn: &Connection) -> StoreResult<()> {
+    if conn.is_readonly(rusqlite::DatabaseName::Main)? {
+        return Err(StoreError::Unavailable(StorageFault::ReadOnly));
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    conn.pragma_update(None, "user_version", version)?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
