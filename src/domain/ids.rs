@@ -42,11 +42,18 @@ macro_rules! uuid_id {
 
         impl FromStr for $name {
             type Err = BadId;
+            /// Only the form we issue (lowercase, hyphenated): ids are matched
+            /// as sent, so another spelling of an id names no resource.
             fn from_str(s: &str) -> Result<Self, BadId> {
-                uuid::Uuid::try_parse(s).map(Self).map_err(|_| BadId {
-                    kind: $kind,
-                    value: s.chars().take(64).collect(),
-                })
+                let mut buf = uuid::Uuid::encode_buffer();
+                uuid::Uuid::try_parse(s)
+                    .ok()
+                    .filter(|u| u.hyphenated().encode_lower(&mut buf) == s)
+                    .map(Self)
+                    .ok_or_else(|| BadId {
+                        kind: $kind,
+                        value: s.chars().take(64).collect(),
+                    })
             }
         }
     };
@@ -116,6 +123,13 @@ mod tests {
         assert_eq!(id.to_string().parse::<DesktopId>().unwrap(), id);
         let err = "not-a-uuid".parse::<DesktopId>().unwrap_err();
         assert_eq!(err.kind, "desktop id");
+        let other_spellings = [id.0.simple().to_string(), id.to_string().to_uppercase()];
+        for s in other_spellings {
+            assert!(
+                s.parse::<DesktopId>().is_err(),
+                "{s} is not how we spell ids"
+            );
+        }
     }
 
     #[test]
