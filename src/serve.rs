@@ -224,8 +224,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         holder.clone(),
         std::time::Duration::from_secs(5),
     );
-    let upkeep = tokio::spawn(crate::api::pools::maintain(
-        state.clone(),
+    let upkeep = tokio::spawn(crate::jobs::pools::maintain(
+        state.engine.clone(),
+        state.catalog.clone(),
+        state.sim.clone(),
         upkeep_lease,
         shutdown.clone(),
     ));

@@ -3,13 +3,14 @@
 
 use super::error::{ApiError, ApiResult};
 use super::state::{AppState, Caller};
-use crate::catalog::Image;
 use crate::domain::desktop::Disk;
-use crate::domain::desktop::{DesktopStatus, DesktopType, LoginStatus};
 use crate::domain::error_code::Code;
-use crate::domain::ids::{DesktopId, PoolId, UserId};
+use crate::domain::ids::UserId;
+use crate::domain::names::{Origins, generate};
 use crate::domain::time::now_ms;
-use crate::store::{DesktopRow, NewDesktop, UserRow};
+pub use crate::jobs::provision::Template;
+use crate::jobs::provision::User;
+use crate::store::{NewDesktop, UserRow};
 use crate::wire::desktops::{CreateDesktopReq, DesktopUser, Tag, Volume};
 use std::collections::HashSet;
 
@@ -19,25 +20,11 @@ pub struct Plan {
     pub desktops: Vec<NewDesktop>,
     /// Users to create if they do not exist.
     pub users: Vec<UserRow>,
+    /// How each desktop got its name.
+    pub origins: Origins,
 }
 
 const DISK_TYPES: &[&str] = &["SAS", "SSD", "GPSSD", "SATA", "ESSD", "GPSSD2"];
-
-/// Shared desktop settings of a create request (also used by pools).
-pub struct Template {
-    /// Product.
-    pub product_id: String,
-    /// Image.
-    pub image: Image,
-    /// Zone.
-    pub availability_zone: String,
-    /// System disk.
-    pub root_volume: Disk,
-    /// Data disks.
-    pub data_volumes: Vec<Disk>,
-    /// Tags.
-    pub tags: Vec<crate::domain::desktop::Tag>,
-}
 
 /// The desktop settings of a create request (desktops or a pool), as sent.
 #[derive(Debug, Default)]
@@ -211,25 +198,6 @@ pub fn check_computer_name(name: &str) -> ApiResult<()> {
     }
 }
 
-/// A name from a prefix with a random suffix (Huawei appends one too).
-#[must_use]
-pub fn generated_name(prefix: &str) -> String {
-    let suffix: String = uuid::Uuid::new_v4()
-        .simple()
-        .to_string()
-        .chars()
-        .take(15 - prefix.len().min(13))
-        .collect();
-    format!("{prefix}{suffix}")
-}
-
-/// A private IPv4 address derived from the desktop id.
-#[must_use]
-pub fn ip_for(id: &DesktopId) -> String {
-    let b = id.0.as_bytes();
-    format!("10.{}.{}.{}", b[0] % 64, b[1], b[2].max(2) % 254 + 1)
-}
-
 /// Plan a create request.
 pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiResult<Plan> {
     if let Some(t) = req.desktop_type.as_deref().filter(|t| *t != "DEDICATED") {
@@ -295,6 +263,7 @@ pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiR
     };
     let now = now_ms();
     let mut names = HashSet::new();
+    let mut origins = Vec::with_capacity(wanted.len());
     let mut desktops = Vec::with_capacity(wanted.len());
     let mut users = Vec::new();
     for (i, w) in wanted.into_iter().enumerate() {
@@ -302,22 +271,31 @@ pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiR
             check_user_name(u)
                 .map_err(|e| ApiError::invalid(format!("desktops[{i}]: {}", e.message)))?;
         }
-        let name = match (w.computer_name, w.desktop_name_prefix) {
-            (Some(n), _) => n,
-            (None, Some(p)) => generated_name(&p),
-            (None, None) => generated_name(
+        let prefix = match (&w.computer_name, w.desktop_name_prefix) {
+            (Some(_), _) => None,
+            (None, Some(p)) => Some(p),
+            (None, None) => Some(
                 w.user_name
                     .as_deref()
-                    .map_or("desktop", |u| &u[..u.len().min(8)]),
+                    .map_or("desktop", |u| &u[..u.len().min(8)])
+                    .to_owned(),
             ),
+        };
+        let name = match (w.computer_name, &prefix) {
+            (Some(n), _) => {
+                if names.contains(&n) {
+                    return Err(ApiError::invalid(format!(
+                        "computer_name {n} appears twice in the request."
+                    )));
+                }
+                names.insert(n.clone());
+                n
+            }
+            (None, p) => generate(p.as_deref().unwrap_or_default(), &mut names)?,
         };
         check_computer_name(&name)
             .map_err(|e| ApiError::invalid(format!("desktops[{i}]: {}", e.message)))?;
-        if !names.insert(name.clone()) {
-            return Err(ApiError::invalid(format!(
-                "computer_name {name} appears twice in the request."
-            )));
-        }
+        origins.push(prefix);
         if let Some(u) = &w.user_name {
             users.push(UserRow {
                 id: UserId::new(),
@@ -330,69 +308,16 @@ pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiR
                 total_desktops: 0,
             });
         }
-        desktops.push(new_desktop(
-            caller,
-            &tpl,
-            name,
-            w.user_name,
-            w.user_email,
-            None,
-            now,
-        ));
+        let user = User {
+            name: w.user_name,
+            email: w.user_email,
+            pool: None,
+        };
+        desktops.push(tpl.desktop(&caller.project_id, name, user, now));
     }
-    let names: Vec<String> = names.into_iter().collect();
-    let taken = st
-        .store
-        .existing_computer_names(&caller.project_id, &names)
-        .await?;
-    if let Some(n) = taken.first() {
-        return Err(ApiError::new(
-            Code::ComputerNameExists,
-            format!("A desktop named {n} already exists in this project."),
-        ));
-    }
-    Ok(Plan { desktops, users })
-}
-
-/// One desktop row to create from a template.
-#[must_use]
-pub fn new_desktop(
-    caller: &Caller,
-    tpl: &Template,
-    computer_name: String,
-    user_name: Option<String>,
-    user_email: Option<String>,
-    pool_id: Option<PoolId>,
-    now: i64,
-) -> NewDesktop {
-    let id = DesktopId::new();
-    NewDesktop {
-        row: DesktopRow {
-            id,
-            project_id: caller.project_id.clone(),
-            computer_name,
-            status: DesktopStatus::Build,
-            task_status: None,
-            login_status: LoginStatus::Unregister,
-            busy_sub_job: None,
-            user_name,
-            user_email,
-            desktop_type: if pool_id.is_some() {
-                DesktopType::Pooled
-            } else {
-                DesktopType::Dedicated
-            },
-            pool_id,
-            product_id: tpl.product_id.clone(),
-            image_id: tpl.image.id.clone(),
-            image_type: tpl.image.image_type.clone(),
-            availability_zone: tpl.availability_zone.clone(),
-            ip_address: ip_for(&id),
-            host: None,
-            root_volume: tpl.root_volume.clone(),
-            data_volumes: tpl.data_volumes.clone(),
-            tags: tpl.tags.clone(),
-            created_ms: now,
-        },
-    }
+    Ok(Plan {
+        desktops,
+        users,
+        origins,
+    })
 }

@@ -8,6 +8,7 @@ use super::submit;
 use crate::domain::ids::{DesktopId, ProjectId, UserId};
 use crate::domain::job::JobType;
 use crate::jobs::JobParams;
+use crate::jobs::provision::rename_if_taken;
 use crate::store::{DesktopFilter, SubJobFilter};
 use crate::wire::desktops::{
     CreateDesktopReq, CreateDesktopResponse, ListDesktopsDetailResponse, ListDesktopsResponse,
@@ -53,16 +54,21 @@ async fn create(
     Extension(caller): Extension<Caller>,
     Json(req): Json<CreateDesktopReq>,
 ) -> ApiResult<axum::Json<CreateDesktopResponse>> {
-    let plan = super::create_plan::plan(&st, &caller, req).await?;
+    let mut plan = super::create_plan::plan(&st, &caller, req).await?;
     let job = submit::new_job(
         &caller,
         JobType::CreateDesktops,
         &JobParams::default(),
         None,
     );
-    st.store
+    let mut writes = 0;
+    while let Err(e) = st
+        .store
         .submit_create(&job, &plan.desktops, &plan.users)
-        .await?;
+        .await
+    {
+        rename_if_taken(e, &mut plan.desktops, &plan.origins, &mut writes)?;
+    }
     st.engine.wake();
     Ok(axum::Json(CreateDesktopResponse {
         job_id: job.id.to_string(),

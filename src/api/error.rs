@@ -2,6 +2,9 @@
 //! status the code table owns. 5xx are logged at error with their source; 4xx at debug.
 
 use crate::domain::error_code::Code;
+use crate::domain::names::NameError;
+use crate::jobs::pools::GrowError;
+use crate::jobs::provision::CreateError;
 use crate::store::StoreError;
 use crate::wire::error_body::ErrorBody;
 use axum::Json;
@@ -76,10 +79,43 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => {
                 Self::new(Code::Conflict, format!("already exists: {what}"))
             }
+            StoreError::NamesTaken(names) => {
+                NameError::Taken(names.first().cloned().unwrap_or_default()).into()
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 Self::code(Code::Internal)
             }
+        }
+    }
+}
+
+impl From<NameError> for ApiError {
+    fn from(e: NameError) -> Self {
+        match e {
+            NameError::PrefixTooLong(_) => Self::invalid(e.to_string()),
+            NameError::Taken(_) => Self::new(Code::ComputerNameExists, e.to_string()),
+        }
+    }
+}
+
+impl From<CreateError> for ApiError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::Names(n) => n.into(),
+            CreateError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<GrowError> for ApiError {
+    fn from(e: GrowError) -> Self {
+        match e {
+            GrowError::Catalog(what) => Self::new(
+                Code::ImageNotFound,
+                format!("The pool's desktops cannot be made: {what}."),
+            ),
+            GrowError::Create(c) => c.into(),
         }
     }
 }

@@ -8,5 +8,6 @@ pub mod fault;
 pub mod ids;
 pub mod job;
 pub mod machine;
+pub mod names;
 pub mod pool;
 pub mod time;

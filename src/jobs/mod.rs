@@ -9,6 +9,8 @@
 //! in a transitional `task_status`.
 
 mod leases;
+pub mod pools;
+pub mod provision;
 pub mod reconcile;
 mod run;
 

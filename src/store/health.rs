@@ -85,7 +85,10 @@ impl StoreError {
             StoreError::Sqlite(_) => None,
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => sqlx_fault(e),
             StoreError::Unavailable(f) => Some(*f),
-            StoreError::Conflict(_) | StoreError::Corrupt(_) | StoreError::Migrate(_) => None,
+            StoreError::Conflict(_)
+            | StoreError::NamesTaken(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Migrate(_) => None,
         }
     }
 }

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// A stored value could not be read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Desktops of a create would take these computer names, which their
+    /// project already has; nothing was written.
+    #[error("computer names taken: {}", .0.join(", "))]
+    NamesTaken(Vec<String>),
     /// The storage cannot serve (a write was refused before it was tried).
     #[error("storage unavailable: {}", .0.name())]
     Unavailable(crate::domain::fault::StorageFault),

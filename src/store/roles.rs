@@ -132,12 +132,6 @@ pub trait Desktops: Send + Sync {
         project_id: &ProjectId,
         filter: &DesktopFilter,
     ) -> StoreResult<(Vec<DesktopRow>, i64)>;
-    /// Ids of desktops of a project matching a computer name set (for uniqueness checks).
-    async fn existing_computer_names(
-        &self,
-        project_id: &ProjectId,
-        names: &[String],
-    ) -> StoreResult<Vec<String>>;
     /// Change a desktop's login status (simulated sessions); only on an idle ACTIVE
     /// desktop. `now_ms` stamps a disconnection (pool bindings expire from it).
     async fn set_login_status(

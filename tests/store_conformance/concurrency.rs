@@ -10,7 +10,8 @@ use deskplane::domain::ids::{DesktopId, SubJobId};
 use deskplane::domain::job::{JobStatus, JobType};
 use deskplane::domain::machine::{Operation, Refusal};
 use deskplane::store::{
-    BatchRefusal, Completion, Lifecycle, NewDesktop, OrphanScope, SubJobFilter,
+    BatchRefusal, Completion, DesktopFilter, Lifecycle, NewDesktop, OrphanScope, StoreError,
+    SubJobFilter,
 };
 use sqlx::Connection;
 use std::collections::HashSet;
@@ -291,4 +292,45 @@ async fn nodes_starting_together_migrate_once() {
     for s in [a, b, c] {
         assert!(s.ping().await.is_ok());
     }
+}
+
+/// Two nodes create desktops with the same computer names at once: one create
+/// takes them all, the other is refused whole (no name twice, none half-made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_creating_one_name_make_it_once() {
+    let Some(db) = postgres().await else {
+        return;
+    };
+    let a: Shared = Arc::new(db.open().await);
+    let b: Shared = Arc::new(db.open().await);
+    let p = project(a.as_ref()).await;
+    for round in 0..20 {
+        let names: Vec<String> = (0..50).map(|i| format!("r{round}-{i:02}")).collect();
+        let create = |store: Shared| {
+            let (p, names) = (p.clone(), names.clone());
+            tokio::spawn(async move {
+                let rows: Vec<NewDesktop> = names
+                    .iter()
+                    .map(|n| NewDesktop {
+                        row: desktop(&p, n),
+                    })
+                    .collect();
+                let j = job(&p, JobType::CreateDesktops, 1_000);
+                store.submit_create(&j, &rows, &[]).await
+            })
+        };
+        let (ra, rb) = tokio::join!(create(a.clone()), create(b.clone()));
+        let outcomes = [ra.expect("node a"), rb.expect("node b")];
+        let made = outcomes.iter().filter(|r| r.is_ok()).count();
+        let refused = outcomes
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::NamesTaken(t)) if t.len() == 50))
+            .count();
+        assert_eq!((made, refused), (1, 1), "round {round}: {outcomes:?}");
+    }
+    let all = DesktopFilter {
+        limit: 5_000,
+        ..DesktopFilter::default()
+    };
+    assert_eq!(a.list_desktops(&p, &all).await.unwrap().1, 20 * 50);
 }

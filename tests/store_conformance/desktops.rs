@@ -1,6 +1,6 @@
 //! Desktop reads: what submission writes, filters, paging, sort, tags, login.
 
-use crate::harness::{create, desktop, desktops_in, get, pid, project, tag, texts};
+use crate::harness::{create, desktop, desktops_in, get, names_taken, pid, project, tag, texts};
 use deskplane::domain::desktop::{DesktopStatus, DesktopType, LoginStatus, TaskStatus};
 use deskplane::domain::ids::{DesktopId, PoolId, ProjectId};
 use deskplane::store::{DesktopFilter, DesktopRow, Store, SubJobFilter};
@@ -187,18 +187,18 @@ async fn lookups(store: &dyn Store, p: &ProjectId, q: &ProjectId, rows: &[Deskto
     assert_eq!(got, want);
     assert!(store.get_desktop(q, &ids[0]).await.unwrap().is_none());
 
-    let mut existing = store
-        .existing_computer_names(p, &["pc-1".into(), "web_1".into(), "nope".into()])
-        .await
-        .unwrap();
-    existing.sort();
-    assert_eq!(existing, ["pc-1", "web_1"]);
-    assert!(
-        store
-            .existing_computer_names(q, &["pc-1".into()])
-            .await
-            .unwrap()
-            .is_empty()
+    let taken = names_taken(store, p, &["pc-1", "web_1", "nope"]).await;
+    assert_eq!(taken, Some(vec!["pc-1".into(), "web_1".into()]));
+    let nope = DesktopFilter {
+        computer_names: vec!["nope".into()],
+        ..DesktopFilter::default()
+    };
+    let (_, n) = store.list_desktops(p, &nope).await.unwrap();
+    assert_eq!(n, 0, "a create with a taken name writes nothing");
+    assert_eq!(
+        names_taken(store, q, &["pc-1"]).await,
+        None,
+        "names are unique per project"
     );
 }
 

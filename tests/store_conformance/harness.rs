@@ -16,7 +16,7 @@ use deskplane::store::postgres::PostgresStore;
 use deskplane::store::sqlite::SqliteStore;
 use deskplane::store::{
     Claimed, Completion, DesktopRow, Effect, Holder, NewDesktop, NewJob, Outcome, Store,
-    StoreOptions, UserRow,
+    StoreError, StoreOptions, UserRow,
 };
 use sqlx::Connection;
 use std::cell::RefCell;
@@ -489,3 +489,24 @@ pub async fn count_statements<T>(fut: impl std::future::Future<Output = T>) -> (
 
 /// Shared handle type for the concurrency tests.
 pub type Shared = Arc<dyn Store>;
+
+/// Creates desktops named `names` in `project`: `None` when it did, the names
+/// the project already had (sorted) when the store refused the whole create.
+pub async fn names_taken(
+    store: &dyn Store,
+    project: &ProjectId,
+    names: &[&str],
+) -> Option<Vec<String>> {
+    let new: Vec<NewDesktop> = names
+        .iter()
+        .map(|n| NewDesktop {
+            row: desktop(project, n),
+        })
+        .collect();
+    let j = job(project, JobType::CreateDesktops, 1_000);
+    match store.submit_create(&j, &new, &[]).await {
+        Ok(()) => None,
+        Err(StoreError::NamesTaken(taken)) => Some(taken),
+        Err(e) => panic!("submit_create: {e}"),
+    }
+}

@@ -239,7 +239,7 @@ async fn conflicts_write_nothing(
             &dup,
             &[member("USER", "bob", 200)],
             &dup_job,
-            &pool_desktops(&dup, 2),
+            &extra_desktops(&dup, "x", 2),
         )
         .await;
     assert!(
@@ -272,6 +272,8 @@ async fn conflicts_write_nothing(
         )
         .await
         .expect("the same name in another project");
+
+    a_taken_name_fails_the_pool(store, p).await;
 
     // One desktop id is taken: the whole pool fails, nothing of it stays.
     let broken = pool_row(p, "pool-b", "STATIC", 300);
@@ -557,4 +559,19 @@ async fn gone_for_good(store: &dyn Store, pool: &PoolRow) {
         .create_pool(&again, &[], &pool_job(&again), &pool_desktops(&again, 1))
         .await
         .expect("the name is free again");
+}
+
+/// One computer name is taken: the whole pool fails, naming it.
+async fn a_taken_name_fails_the_pool(store: &dyn Store, p: &ProjectId) {
+    let named = pool_row(p, "pool-c", "STATIC", 300);
+    let mut clash = pool_desktops(&named, 2);
+    clash[1].row.computer_name = "pool-a-1".into();
+    let r = store
+        .create_pool(&named, &[], &pool_job(&named), &clash)
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::NamesTaken(ref n)) if n == &["pool-a-1"]),
+        "{r:?}"
+    );
+    assert_eq!(store.pool_project(&named.id).await.unwrap(), None);
 }

@@ -1,7 +1,9 @@
 //! Reads the API pages through: sub-job and notification filters, exact-name
 //! desktop filters, lookups by many ids, edge cases of deletes, node order.
 
-use crate::harness::{STOP, create, desktop, desktops_in, job, pid, project, user_row};
+use crate::harness::{
+    STOP, create, desktop, desktops_in, job, names_taken, pid, project, user_row,
+};
 use crate::pools::{pool_in, pool_row};
 use deskplane::domain::admission::Scope;
 use deskplane::domain::desktop::DesktopStatus;
@@ -292,19 +294,9 @@ pub async fn exact_names(store: &dyn Store) {
         (vec!["pc-0".into(), "PC-2".into()], 2)
     );
     assert_eq!(
-        store
-            .existing_computer_names(&p, &["pc-2".into()])
-            .await
-            .unwrap(),
-        Vec::<String>::new(),
+        names_taken(store, &p, &["pc-2"]).await,
+        None,
         "uniqueness is checked by exact name"
-    );
-    assert!(
-        store
-            .existing_computer_names(&p, &[])
-            .await
-            .unwrap()
-            .is_empty()
     );
     assert!(store.get_desktops(&[]).await.unwrap().is_empty());
 }
@@ -334,10 +326,12 @@ pub async fn many_ids(store: &dyn Store) {
     got.sort();
     ids.sort();
     assert_eq!(got, ids, "every one, whichever project");
-    let names: Vec<String> = many.iter().map(|d| d.row.computer_name.clone()).collect();
-    let mut existing = store.existing_computer_names(&q, &names).await.unwrap();
-    existing.sort();
-    assert_eq!(existing, names);
+    let names: Vec<&str> = many.iter().map(|d| d.row.computer_name.as_str()).collect();
+    assert_eq!(
+        names_taken(store, &q, &names).await,
+        Some(names.iter().map(|n| (*n).to_owned()).collect()),
+        "every one taken, however many"
+    );
 }
 
 pub async fn deletes_stay_in_their_project(store: &dyn Store) {

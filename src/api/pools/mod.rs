@@ -39,12 +39,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 mod checks;
-mod upkeep;
 mod view;
 
+use crate::jobs::pools::{grow, pool_desktops, pool_job};
+use crate::jobs::provision::rename_if_taken;
 use checks::{check_name, check_policy, members_of, retention, size};
-use upkeep::pool_desktops;
-pub use upkeep::{grow, maintain};
 use view::info;
 
 /// Routes of this resource.
@@ -143,22 +142,22 @@ async fn create(
         desktop_count: 0,
         desktop_used: 0,
     };
-    let desktops = pool_desktops(&caller, &tpl, &pool, n);
-    let job = submit::new_job(
-        &caller,
+    let (mut desktops, origins) = pool_desktops(&tpl, &pool, n)?;
+    let job = pool_job(
+        &caller.project_id,
         JobType::CreateDesktopPool,
-        &JobParams::default(),
-        Some(pool.id),
+        &pool,
+        &caller.principal,
     );
-    match st.store.create_pool(&pool, &members, &job, &desktops).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
+    let mut writes = 0;
+    while let Err(e) = st.store.create_pool(&pool, &members, &job, &desktops).await {
+        if let StoreError::Conflict(_) = e {
             return Err(ApiError::new(
                 Code::PoolExists,
                 format!("A desktop pool named {name} already exists."),
             ));
         }
-        Err(e) => return Err(e.into()),
+        rename_if_taken(e, &mut desktops, &origins, &mut writes)?;
     }
     st.engine.wake();
     Ok(axum::Json(CreateDesktopPoolResponse {
@@ -379,8 +378,12 @@ async fn expand(
 ) -> ApiResult<axum::Json<JobIdResponse>> {
     let p = pool_of(&st, &caller, &pool_id).await?;
     let n = size(&st, req.size)?;
-    let job_id = grow(&st, &caller, &p, n, JobType::ExpandDesktopPool).await?;
-    Ok(axum::Json(JobIdResponse { job_id }))
+    let job_type = JobType::ExpandDesktopPool;
+    let job_id = grow(&*st.store, &st.catalog, &p, n, job_type, &caller.principal).await?;
+    st.engine.wake();
+    Ok(axum::Json(JobIdResponse {
+        job_id: job_id.to_string(),
+    }))
 }
 
 /// Start, stop, reboot or hibernate every desktop of a pool (seed 001).

@@ -45,6 +45,15 @@ impl PgTx {
 }
 
 impl Bulk for PgTx {
+    async fn lock_names(&mut self, project: &ProjectId) -> StoreResult<()> {
+        self.run(
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+                .bind(project.as_str()),
+        )
+        .await
+        .map(drop)
+    }
+
     async fn lock_desktops(&mut self, ids: &[DesktopId]) -> StoreResult<Vec<DesktopRow>> {
         let sql = format!(
             "SELECT {DESKTOP_COLS} FROM desktops d WHERE d.id = ANY($1) ORDER BY d.id FOR UPDATE"

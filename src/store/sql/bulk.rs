@@ -85,6 +85,11 @@ pub trait Bulk: Exec {
         ids: &[DesktopId],
     ) -> impl Future<Output = StoreResult<Vec<DesktopRow>>> + Send;
 
+    /// Keeps creates in `project` from running beside this transaction until it
+    /// ends, so the computer names it finds free stay free (SQLite: its one
+    /// writer already does).
+    fn lock_names(&mut self, project: &ProjectId) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Inserts the users that do not exist yet.
     fn insert_users(&mut self, users: &[UserRow]) -> impl Future<Output = StoreResult<()>> + Send;
 

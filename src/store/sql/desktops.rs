@@ -1,14 +1,42 @@
 //! Desktop reads, simulated sessions and reconciliation: written once.
 
-use super::bulk::Bulk as _;
+use super::bulk::Bulk;
 use super::decode::{self, DESKTOP_COLS};
 use super::{Db, Dialect, Exec, Sql, q};
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::ids::{DesktopId, ProjectId};
-use crate::store::{DesktopFilter, DesktopRow, Desktops, StoreResult};
+use crate::store::{DesktopFilter, DesktopRow, Desktops, NewDesktop, StoreError, StoreResult};
 
 /// Ids per statement when SQLite expands a list: well under its 32,766 parameters.
 const CHUNK: usize = 500;
+
+/// Reserves the computer names of `desktops` (new ones, all of `project`) for
+/// the rest of the transaction, or fails with those the project already has
+/// (`NamesTaken`). First in its transaction: it may wait for another create.
+pub(crate) async fn reserve_names<T: Bulk>(
+    tx: &mut T,
+    dialect: Dialect,
+    project: &ProjectId,
+    desktops: &[NewDesktop],
+) -> StoreResult<()> {
+    tx.lock_names(project).await?;
+    let mut taken = Vec::new();
+    for chunk in desktops.chunks(CHUNK) {
+        let mut sql = Sql::new(
+            dialect,
+            "SELECT computer_name FROM desktops WHERE project_id = ",
+        );
+        sql.bind(project).push(" AND computer_name");
+        sql.in_list(chunk.iter().map(|d| d.row.computer_name.as_str()));
+        taken.extend(tx.fetch(sql.query(), decode::text).await?);
+    }
+    if taken.is_empty() {
+        Ok(())
+    } else {
+        taken.sort();
+        Err(StoreError::NamesTaken(taken))
+    }
+}
 
 /// The WHERE clause of a desktop listing, after `head`.
 fn filter<'a>(
@@ -116,21 +144,6 @@ impl<D: Db> Desktops for D {
         page.page(f.limit, f.offset);
         let rows = self.reader().fetch(page.query(), decode::desktop).await?;
         Ok((rows, total))
-    }
-
-    async fn existing_computer_names(
-        &self,
-        project_id: &ProjectId,
-        names: &[String],
-    ) -> StoreResult<Vec<String>> {
-        let mut out = Vec::new();
-        for chunk in names.chunks(CHUNK) {
-            let mut sql = self.sql("SELECT computer_name FROM desktops WHERE project_id = ");
-            sql.bind(project_id).push(" AND computer_name");
-            sql.in_list(chunk.iter().map(String::as_str));
-            out.extend(self.reader().fetch(sql.query(), decode::text).await?);
-        }
-        Ok(out)
     }
 
     async fn set_login_status(

@@ -89,6 +89,7 @@ impl<D: Db> Jobs for D {
         users: &[UserRow],
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        super::desktops::reserve_names(&mut tx, D::DIALECT, &job.project_id, desktops).await?;
         tx.insert_users(users).await?;
         insert_job(&mut tx, job, desktops.len()).await?;
         let subs: Vec<NewSub<'_>> = desktops

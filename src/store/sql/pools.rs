@@ -59,6 +59,7 @@ impl<D: Db> Pools for D {
             p.disconnected_retention_period, p.enable_autoscale, &p.autoscale_policy, p.created_ms);
         // The pool, its members and its desktops' create job: all or nothing.
         let mut tx = self.begin().await?;
+        super::desktops::reserve_names(&mut tx, D::DIALECT, &p.project_id, desktops).await?;
         tx.execute(stmt).await.map_err(|e| e.conflict_on(&p.name))?;
         tx.insert_members(&p.id, members).await?;
         insert_job(&mut tx, job, desktops.len()).await?;

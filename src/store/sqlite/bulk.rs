@@ -72,6 +72,10 @@ impl SqliteTx {
 }
 
 impl Bulk for SqliteTx {
+    async fn lock_names(&mut self, _project: &ProjectId) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn lock_desktops(&mut self, ids: &[DesktopId]) -> StoreResult<Vec<DesktopRow>> {
         // The one writer excludes every other writer: reading is locking.
         let mut out = Vec::with_capacity(ids.len());
