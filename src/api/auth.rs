@@ -9,9 +9,9 @@ use crate::domain::error_code::Code;
 use crate::domain::ids::ProjectId;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::time::{Duration, Instant};
 
 const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -36,10 +36,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 /// request, then apply the caller's rate limit.
 pub async fn authenticate(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let rid = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    let refused = |e: ApiError| {
-        let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
-        (status, axum::Json(e.body(rid.as_deref()))).into_response()
-    };
+    let refused = |e: ApiError| e.response(rid.as_deref());
     let req = match check(&st, req).await {
         Ok(req) => req,
         Err(e) if e.code == Code::RequestTooLarge => {

@@ -122,6 +122,15 @@ impl From<GrowError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.response(None)
+    }
+}
+
+impl ApiError {
+    /// The response of every failure, handlers' and the auth layer's alike
+    /// (`request_id` for the body of gateway errors).
+    #[must_use]
+    pub fn response(self, request_id: Option<&str>) -> Response {
         let status = StatusCode::from_u16(self.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
@@ -129,7 +138,7 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(code = self.code.wire(), msg = %self.message, "request refused");
         }
-        let mut response = (status, Json(self.body(None))).into_response();
+        let mut response = (status, Json(self.body(request_id))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Storage faults clear by themselves or not at all: a few seconds apart.
             response.headers_mut().insert(
