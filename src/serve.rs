@@ -79,13 +79,10 @@ fn redact_password(url: &str) -> String {
 
 /// The key sealing secret keys: from config, else `<data_dir>/server.key`.
 pub fn sealer(cfg: &Config) -> anyhow::Result<Sealer> {
-    match &cfg.server_key {
-        Some(k) => Sealer::from_base64(k).context("server_key"),
-        None => {
-            std::fs::create_dir_all(&cfg.data_dir)
-                .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-            Sealer::load_or_create(&cfg.data_dir.join("server.key")).context("server key file")
-        }
+    if let Some(k) = &cfg.server_key { Sealer::from_base64(k).context("server_key") } else {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+        Sealer::load_or_create(&cfg.data_dir.join("server.key")).context("server key file")
     }
 }
 
@@ -297,12 +294,9 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
+            if let Ok(s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) { s } else {
+                let _ = ctrl_c.await;
+                return;
             };
         tokio::select! {
             _ = ctrl_c => {}

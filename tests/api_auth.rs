@@ -61,9 +61,9 @@ async fn authentication_and_project_failures() {
         Some(if future { now + offset } else { now - offset })
     };
     for (offset, future, ok) in [
-        (Duration::from_secs(16 * 60), false, false),
-        (Duration::from_secs(16 * 60), true, false),
-        (Duration::from_secs(14 * 60), false, true),
+        (Duration::from_mins(16), false, false),
+        (Duration::from_mins(16), true, false),
+        (Duration::from_mins(14), false, true),
     ] {
         let call = Call {
             method: Method::GET,

@@ -142,13 +142,11 @@ async fn everything_settles(api: &Api, accepted: &[String]) {
     for id in accepted {
         let j = poll(
             &format!("job {id} to end"),
-            Duration::from_secs(60),
+            Duration::from_mins(1),
             api.logs(),
             async || {
                 let r = api.get(&format!("workspace-jobs/{id}"), &[]).await;
-                if r.status == 404 {
-                    panic!("accepted job {id} does not exist: {}", r.text);
-                }
+                assert!(r.status != 404, "accepted job {id} does not exist: {}", r.text);
                 let j = r.expect(200).clone();
                 match j["status"].as_str() {
                     Some("SUCCESS" | "FAIL") => Ok(j),

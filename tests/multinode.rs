@@ -173,7 +173,7 @@ async fn nodes_share_the_work_and_survive_a_sigkill() {
         tokio::time::sleep(Duration::from_millis(80)).await;
     }
     for j in &jobs {
-        wait_job_within(&api_b, j, Duration::from_secs(60)).await;
+        wait_job_within(&api_b, j, Duration::from_mins(1)).await;
     }
     // No desktop ever had two operations running at once, across nodes.
     let mut by_desktop: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();

@@ -44,7 +44,7 @@ pub async fn authenticate(State(st): State<AppState>, req: Request, next: Next) 
             // way: the connection is not reused, and the client is told so.
             let mut resp = refused(e);
             resp.headers_mut().insert(
-                axum::http::header::CONNECTION,
+                http::header::CONNECTION,
                 HeaderValue::from_static("close"),
             );
             return resp;

@@ -142,8 +142,8 @@ impl ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Storage faults clear by themselves or not at all: a few seconds apart.
             response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("5"),
             );
         }
         response

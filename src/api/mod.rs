@@ -133,11 +133,11 @@ async fn ready(State(st): State<AppState>) -> Result<axum::Json<HealthResponse>,
     }))
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+async fn not_found(uri: http::Uri) -> ApiError {
     ApiError::new(Code::RouteNotFound, format!("No such API: {}.", uri.path()))
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+async fn method_not_allowed(method: http::Method, uri: http::Uri) -> ApiError {
     ApiError::new(
         Code::MethodNotAllowed,
         format!("Method {method} is not allowed on {}.", uri.path()),

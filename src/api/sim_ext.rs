@@ -281,7 +281,7 @@ async fn session(
             format!(
                 "Desktop {id} is {} with task_status {:?}: users connect only to an idle ACTIVE desktop.",
                 d.status,
-                d.task_status.map(|t| t.as_str())
+                d.task_status.map(super::super::domain::desktop::TaskStatus::as_str)
             ),
         ));
     }

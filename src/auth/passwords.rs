@@ -30,7 +30,7 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 #[must_use]
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    rand::RngCore::fill_bytes(&mut OsRng, &mut bytes);
     format!(
         "dpt_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

@@ -259,7 +259,7 @@ fn client(
 ) -> anyhow::Result<Client> {
     Ok(Client::new(url, ak, sk, project)?
         .with_pool_size(concurrency.max(8))?
-        .with_timeout(Duration::from_secs(120)))
+        .with_timeout(Duration::from_mins(2)))
 }
 
 /// The bench floods its target: refuse anything but a loopback address.

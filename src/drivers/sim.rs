@@ -142,7 +142,7 @@ impl SimClock {
             if now >= deadline {
                 return;
             }
-            let real = (deadline - now).mul_f64(self.scale);
+            let real = deadline.checked_sub(now).unwrap().mul_f64(self.scale);
             tokio::select! {
                 () = tokio::time::sleep(real) => {}
                 () = moved => {}
@@ -384,10 +384,10 @@ mod tests {
     async fn advancing_the_clock_wakes_a_long_sleep() {
         let clock = Arc::new(SimClock::new(1.0));
         let c = clock.clone();
-        let sleeper = tokio::spawn(async move { c.sleep(Duration::from_secs(3600)).await });
+        let sleeper = tokio::spawn(async move { c.sleep(Duration::from_hours(1)).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!sleeper.is_finished());
-        clock.advance(Duration::from_secs(3600));
+        clock.advance(Duration::from_hours(1));
         tokio::time::timeout(Duration::from_secs(2), sleeper)
             .await
             .expect("woken")
@@ -398,7 +398,7 @@ mod tests {
     async fn a_scaled_clock_runs_faster() {
         let clock = SimClock::new(0.001);
         let t = Instant::now();
-        clock.sleep(Duration::from_secs(60)).await;
+        clock.sleep(Duration::from_mins(1)).await;
         assert!(
             t.elapsed() < Duration::from_secs(1),
             "60 simulated s took {:?}",

@@ -47,15 +47,12 @@ impl Health {
     /// A write failed with `fault`.
     pub fn failed(&self, fault: StorageFault, now_ms: i64) {
         let mut state = self.lock();
-        match &mut *state {
-            Some(u) => u.fault = fault,
-            None => {
-                tracing::error!(fault = fault.name(), "the store cannot write");
-                *state = Some(Unhealthy {
-                    fault,
-                    since_ms: now_ms,
-                });
-            }
+        if let Some(u) = &mut *state { u.fault = fault } else {
+            tracing::error!(fault = fault.name(), "the store cannot write");
+            *state = Some(Unhealthy {
+                fault,
+                since_ms: now_ms,
+            });
         }
     }
 

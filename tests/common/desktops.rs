@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// How long a job may take in these tests (generous: the machine has two cores and
 /// several test binaries run at once).
-pub const JOB_BOUND: Duration = Duration::from_secs(60);
+pub const JOB_BOUND: Duration = Duration::from_mins(1);
 
 /// A create request for `names` (computer names), each with the user in `users` at the
 /// same index when given; `extra` fields are merged in (image, zone, tags ...).

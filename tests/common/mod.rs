@@ -117,11 +117,9 @@ pub async fn poll<T>(
         match probe().await {
             Ok(v) => return v,
             Err(last) => {
-                if started.elapsed() > bound {
-                    panic!(
-                        "gave up waiting {bound:?} for {what}; last observed: {last}; server logs in {logs}"
-                    );
-                }
+                assert!(started.elapsed() <= bound, 
+                    "gave up waiting {bound:?} for {what}; last observed: {last}; server logs in {logs}"
+                );
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -298,7 +298,7 @@ async fn await_agents(hv: &Hv, ids: &[String]) {
             .is_err()
         {
             assert!(
-                t.elapsed() < Duration::from_secs(60),
+                t.elapsed() < Duration::from_mins(1),
                 "{id}: no guest agent within 60 s"
             );
             tokio::time::sleep(Duration::from_millis(250)).await;

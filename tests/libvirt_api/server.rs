@@ -143,7 +143,7 @@ impl Server {
         }
         server.client = Client::new(&server.url, AK, SK, PROJECT)
             .expect("client")
-            .with_timeout(Duration::from_secs(60));
+            .with_timeout(Duration::from_mins(1));
         server
     }
 

@@ -222,7 +222,7 @@ async fn completion_racing_a_forced_delete_is_all_or_nothing() {
     let (_, left) = a
         .list_desktops(
             &p,
-            &deskplane::store::DesktopFilter {
+            &DesktopFilter {
                 limit: 1,
                 ..Default::default()
             },

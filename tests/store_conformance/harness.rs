@@ -464,7 +464,7 @@ where
 }
 
 /// Run `fut` and return its output with the number of SQL statements it sent.
-pub async fn count_statements<T>(fut: impl std::future::Future<Output = T>) -> (T, usize) {
+pub async fn count_statements<T>(fut: impl Future<Output = T>) -> (T, usize) {
     use tracing::Instrument;
     use tracing_subscriber::layer::SubscriberExt;
     static INSTALLED: OnceLock<bool> = OnceLock::new();
@@ -482,8 +482,7 @@ pub async fn count_statements<T>(fut: impl std::future::Future<Output = T>) -> (
         .await;
     let count = counts()
         .lock()
-        .map(|m| m.get(&n).copied().unwrap_or(0))
-        .unwrap_or(0);
+        .map_or(0, |m| m.get(&n).copied().unwrap_or(0));
     (out, count)
 }
 

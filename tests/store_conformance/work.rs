@@ -357,7 +357,7 @@ pub async fn gone_and_orphan_users(store: &dyn Store) {
             1
         );
         assert!(store.get_desktop(&p, &row.row.id).await.unwrap().is_none());
-        let left = if n == 0 { 1 } else { 0 };
+        let left = i64::from(n == 0);
         assert_eq!(users().await, left, "erin goes with her last desktop only");
     }
 }

@@ -508,12 +508,12 @@ async fn change_members(
         Some("ADD") => {
             st.store
                 .change_pool_members(&pool_id, &objects, &[])
-                .await?
+                .await?;
         }
         Some("REMOVE") => {
             st.store
                 .change_pool_members(&pool_id, &[], &objects)
-                .await?
+                .await?;
         }
         Some(a) => {
             return Err(ApiError::invalid(format!(

@@ -32,7 +32,7 @@ pub enum Database {
 }
 
 /// How long the server may take to print its address.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+const START_TIMEOUT: Duration = Duration::from_mins(1);
 /// How long a graceful stop may take before the process is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 

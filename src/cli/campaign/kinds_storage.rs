@@ -262,9 +262,9 @@ async fn recover(
             Err(e) => {
                 let why = format!("not ready by itself after {what}, without a restart: {e:#}");
                 if must {
-                    t.fail(why)
+                    t.fail(why);
                 } else {
-                    t.note(why)
+                    t.note(why);
                 }
                 node.kill().await;
             }

@@ -71,6 +71,7 @@ impl Kind {
     ];
 
     /// Its command-line spelling.
+    #[must_use] 
     pub fn name(self) -> &'static str {
         match self {
             Kind::All => "all",
@@ -124,6 +125,7 @@ pub struct Args {
 
 /// The seed after `seed` (SplitMix64): trial n + 1's seed is derived from trial n's,
 /// so `--seed <trial n's> --trials 1` replays trial n alone.
+#[must_use] 
 pub fn next_seed(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -132,6 +134,7 @@ pub fn next_seed(seed: u64) -> u64 {
 }
 
 /// The seeds of `trials` trials from `first` on.
+#[must_use] 
 pub fn trial_seeds(first: u64, trials: u32) -> Vec<u64> {
     std::iter::successors(Some(first), |s| Some(next_seed(*s)))
         .take(trials as usize)

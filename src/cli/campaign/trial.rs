@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a server may take to listen.
-pub const START_BOUND: Duration = Duration::from_secs(60);
+pub const START_BOUND: Duration = Duration::from_mins(1);
 /// How long `/ready` may take to come back after a fault ends.
 pub const READY_BOUND: Duration = Duration::from_secs(30);
 /// The lease every node runs with: short, so takeovers fit in a trial.
@@ -29,17 +29,14 @@ const CONNECTED_SHARE: f64 = 0.1;
 
 /// A fresh work directory (or the one asked for).
 pub fn work_dir(asked: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let dir = match asked {
-        Some(d) => d.to_owned(),
-        None => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            std::env::temp_dir().join(format!(
-                "deskplane-campaign-{}-{nanos:09}",
-                std::process::id()
-            ))
-        }
+    let dir = if let Some(d) = asked { d.to_owned() } else {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        std::env::temp_dir().join(format!(
+            "deskplane-campaign-{}-{nanos:09}",
+            std::process::id()
+        ))
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     if asked.is_none() {

@@ -347,7 +347,7 @@ impl ComputeDriver for LibvirtDriver {
                     inv.complete_hosts.push(host.host);
                 }
                 Err(e) => {
-                    tracing::warn!(host = %host.host, error = %e, "cannot list libvirt domains")
+                    tracing::warn!(host = %host.host, error = %e, "cannot list libvirt domains");
                 }
             }
         }

@@ -202,7 +202,7 @@ impl Bulk for PgTx {
                  $8::text[], $9::text[], $10::text[]) WITH ORDINALITY AS v(id, desktop_id, desktop_name, \
                  user_name, product_id, ip, prev_status, prev_login, code, reason, ord) ORDER BY v.ord",
             )
-            .bind(col(refused, |_| crate::domain::ids::SubJobId::new().to_string()))
+            .bind(col(refused, |_| SubJobId::new().to_string()))
             .bind(col(refused, |r| r.desktop.id.to_string()))
             .bind(d(|d| &d.computer_name))
             .bind(col(refused, |r| r.desktop.user_name.as_deref()))

@@ -176,7 +176,7 @@ impl Bulk for SqliteTx {
         for (seq, r) in (first..).zip(refused) {
             let d = r.desktop;
             stmt.execute(params![
-                crate::domain::ids::SubJobId::new().to_string(),
+                SubJobId::new().to_string(),
                 seq,
                 job.id,
                 job.project_id,
