@@ -79,7 +79,9 @@ fn redact_password(url: &str) -> String {
 
 /// The key sealing secret keys: from config, else `<data_dir>/server.key`.
 pub fn sealer(cfg: &Config) -> anyhow::Result<Sealer> {
-    if let Some(k) = &cfg.server_key { Sealer::from_base64(k).context("server_key") } else {
+    if let Some(k) = &cfg.server_key {
+        Sealer::from_base64(k).context("server_key")
+    } else {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
         Sealer::load_or_create(&cfg.data_dir.join("server.key")).context("server key file")
@@ -172,7 +174,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let holder = Holder::fresh(cfg.node_id());
     let (driver, sim) = driver(&cfg, &opened.store, &holder.node)?;
     let catalog = Arc::new(cfg.catalog.clone());
-    let reconcile_every = std::time::Duration::from_secs(cfg.jobs.reconcile_secs.max(1));
     let reconciler_driver = driver.clone();
     let health = Arc::new(Health::default());
     let engine = Engine::new(
@@ -201,33 +202,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let engine_task = tokio::spawn(engine.run(shutdown.clone()));
-    // Cluster-wide tasks run on one node at a time, under a lease of a few passes.
-    let reconcile_lease = TaskLease::new(
-        opened.store.clone(),
-        "reconcile",
-        holder.clone(),
-        reconcile_every * 3,
-    );
-    let reconciler = tokio::spawn(crate::jobs::reconcile::run(
-        opened.store.clone(),
-        reconciler_driver,
-        reconcile_every,
-        reconcile_lease,
-        shutdown.clone(),
-    ));
-    let upkeep_lease = TaskLease::new(
-        opened.store.clone(),
-        "pool-upkeep",
-        holder.clone(),
-        std::time::Duration::from_secs(5),
-    );
-    let upkeep = tokio::spawn(crate::jobs::pools::maintain(
-        state.engine.clone(),
-        state.catalog.clone(),
-        state.sim.clone(),
-        upkeep_lease,
-        shutdown.clone(),
-    ));
+    let cluster_tasks = spawn_cluster_tasks(&cfg, &state, &holder, reconciler_driver, &shutdown);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -256,12 +231,41 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await?;
     shutdown.cancel();
     engine_task.await.context("job engine")?;
-    upkeep.await.context("pool upkeep")?;
-    reconciler.await.context("reconciler")?;
+    for (name, task) in cluster_tasks {
+        task.await.context(name)?;
+    }
     heartbeat.await.context("node heartbeat")?;
     opened.close().await;
     tracing::info!("deskplane stopped");
     Ok(())
+}
+
+/// The tasks one node at a time runs for the cluster (reconciliation, pool
+/// upkeep), each under a lease of a few passes.
+fn spawn_cluster_tasks(
+    cfg: &Config,
+    state: &AppState,
+    holder: &Holder,
+    driver: Arc<dyn ComputeDriver>,
+    shutdown: &CancellationToken,
+) -> [(&'static str, tokio::task::JoinHandle<()>); 2] {
+    let every = std::time::Duration::from_secs(cfg.jobs.reconcile_secs.max(1));
+    let lease = |name, length| TaskLease::new(state.store.clone(), name, holder.clone(), length);
+    let reconciler = tokio::spawn(crate::jobs::reconcile::run(
+        state.store.clone(),
+        driver,
+        every,
+        lease("reconcile", every * 3),
+        shutdown.clone(),
+    ));
+    let upkeep = tokio::spawn(crate::jobs::pools::maintain(
+        state.engine.clone(),
+        state.catalog.clone(),
+        state.sim.clone(),
+        lease("pool-upkeep", std::time::Duration::from_secs(5)),
+        shutdown.clone(),
+    ));
+    [("reconciler", reconciler), ("pool upkeep", upkeep)]
 }
 
 /// Register this node and refresh its heartbeat every second until shutdown.
@@ -293,11 +297,12 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            if let Ok(s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) { s } else {
-                let _ = ctrl_c.await;
-                return;
-            };
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            return;
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -146,7 +146,11 @@ async fn everything_settles(api: &Api, accepted: &[String]) {
             api.logs(),
             async || {
                 let r = api.get(&format!("workspace-jobs/{id}"), &[]).await;
-                assert!(r.status != 404, "accepted job {id} does not exist: {}", r.text);
+                assert!(
+                    r.status != 404,
+                    "accepted job {id} does not exist: {}",
+                    r.text
+                );
                 let j = r.expect(200).clone();
                 match j["status"].as_str() {
                     Some("SUCCESS" | "FAIL") => Ok(j),

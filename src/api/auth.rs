@@ -43,10 +43,8 @@ pub async fn authenticate(State(st): State<AppState>, req: Request, next: Next) 
             // What is left of the body (past the drain bound) may still be on its
             // way: the connection is not reused, and the client is told so.
             let mut resp = refused(e);
-            resp.headers_mut().insert(
-                http::header::CONNECTION,
-                HeaderValue::from_static("close"),
-            );
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             return resp;
         }
         Err(e) => return refused(e),

@@ -139,9 +139,50 @@ async fn action(
 async fn rebuild(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<RebuildDesktopsReq>,
+    Json(mut req): Json<RebuildDesktopsReq>,
 ) -> ApiResult<Response> {
-    let ids = submit::desktop_ids(&st, req.desktop_ids)?;
+    let ids = submit::desktop_ids(&st, req.desktop_ids.take())?;
+    let params = rebuild_params(&st, req)?;
+    let job = submit::new_job(&caller, JobType::RebuildDesktops, &params, None);
+    let out = submit::batch(&st, &job, Operation::Rebuild, false, Scope::Partial, &ids).await?;
+    if out.accepted.is_empty() {
+        return Err(submit::refused_whole(&out.refused, "rebuild"));
+    }
+    st.engine.wake();
+    let text = rebuild_notice(params.message.as_deref(), params.delay_time);
+    if !text.is_empty() {
+        notify(&st, &caller, &job.id, &out, "MESSAGE", &text, |d| {
+            d.user_name.is_some()
+        })
+        .await?;
+    }
+    let (error_code, error_msg) = match out.refused.first() {
+        None => (None, None),
+        Some(first) => {
+            let (code, _) = submit::refusal(first, "rebuild");
+            let reasons: Vec<String> = out
+                .refused
+                .iter()
+                .map(|r| submit::refusal(r, "rebuild").1)
+                .collect();
+            let msg = format!(
+                "{} desktops not rebuilt: {}",
+                reasons.len(),
+                reasons.join(" ")
+            );
+            (Some(code.wire().to_owned()), Some(msg))
+        }
+    };
+    Ok(axum::Json(RebuildDesktopsResponse {
+        job_id: job.id.to_string(),
+        error_code,
+        error_msg,
+    })
+    .into_response())
+}
+
+/// The parameters of a rebuild request, checked (the image against the catalog).
+fn rebuild_params(st: &AppState, req: RebuildDesktopsReq) -> ApiResult<JobParams> {
     let image_type = req
         .image_type
         .ok_or_else(|| ApiError::invalid("Missing parameter image_type."))?;
@@ -191,72 +232,39 @@ async fn rebuild(
     {
         return Err(ApiError::invalid("message must be at most 400 characters."));
     }
-    match req.encrypt_type.as_deref() {
-        None | Some("KEEP" | "UNENCRYPTED") => {}
-        Some("ENCRYPTED") if req.kms_id.is_some() => {}
-        Some("ENCRYPTED") => {
-            return Err(ApiError::invalid(
-                "kms_id is required with encrypt_type ENCRYPTED.",
-            ));
-        }
-        Some(e) => {
-            return Err(ApiError::invalid(format!(
-                "Invalid encrypt_type {e:?}; allowed: KEEP, UNENCRYPTED, ENCRYPTED."
-            )));
-        }
-    }
-    let params = JobParams {
+    check_encryption(req.encrypt_type.as_deref(), req.kms_id.is_some())?;
+    Ok(JobParams {
         image_id: Some(image_id),
         image_type: Some(image_type),
         delay_time: delay,
-        message: req.message.clone(),
+        message: req.message,
         ..JobParams::default()
-    };
-    let job = submit::new_job(&caller, JobType::RebuildDesktops, &params, None);
-    let out = submit::batch(&st, &job, Operation::Rebuild, false, Scope::Partial, &ids).await?;
-    if out.accepted.is_empty() {
-        return Err(submit::refused_whole(&out.refused, "rebuild"));
+    })
+}
+
+fn check_encryption(encrypt_type: Option<&str>, has_kms_id: bool) -> ApiResult<()> {
+    match encrypt_type {
+        None | Some("KEEP" | "UNENCRYPTED") => Ok(()),
+        Some("ENCRYPTED") if has_kms_id => Ok(()),
+        Some("ENCRYPTED") => Err(ApiError::invalid(
+            "kms_id is required with encrypt_type ENCRYPTED.",
+        )),
+        Some(e) => Err(ApiError::invalid(format!(
+            "Invalid encrypt_type {e:?}; allowed: KEEP, UNENCRYPTED, ENCRYPTED."
+        ))),
     }
-    st.engine.wake();
-    let text = match (&req.message, delay) {
+}
+
+/// What users of rebuilt desktops are told (nothing when empty).
+fn rebuild_notice(message: Option<&str>, delay: Option<u32>) -> String {
+    match (message, delay) {
         (Some(m), Some(d)) if d > 0 => format!("Your desktop will be rebuilt in {d} minutes: {m}"),
-        (Some(m), _) => m.clone(),
+        (Some(m), _) => m.to_owned(),
         (None, Some(d)) if d > 0 => {
             format!("Your desktop will be rebuilt in {d} minutes; save your work.")
         }
         (None, _) => String::new(),
-    };
-    if !text.is_empty() {
-        notify(&st, &caller, &job.id, &out, "MESSAGE", &text, |d| {
-            d.user_name.is_some()
-        })
-        .await?;
     }
-    let (error_code, error_msg) = match out.refused.first() {
-        None => (None, None),
-        Some(first) => {
-            let (code, _) = submit::refusal(first, "rebuild");
-            let reasons: Vec<String> = out
-                .refused
-                .iter()
-                .map(|r| submit::refusal(r, "rebuild").1)
-                .collect();
-            (
-                Some(code.wire().to_owned()),
-                Some(format!(
-                    "{} desktops not rebuilt: {}",
-                    reasons.len(),
-                    reasons.join(" ")
-                )),
-            )
-        }
-    };
-    Ok(axum::Json(RebuildDesktopsResponse {
-        job_id: job.id.to_string(),
-        error_code,
-        error_msg,
-    })
-    .into_response())
 }
 
 /// Log the users off desktops, all or none (seed 003).

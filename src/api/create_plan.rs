@@ -199,7 +199,7 @@ pub fn check_computer_name(name: &str) -> ApiResult<()> {
 }
 
 /// Plan a create request.
-pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiResult<Plan> {
+pub fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiResult<Plan> {
     if let Some(t) = req.desktop_type.as_deref().filter(|t| *t != "DEDICATED") {
         return Err(ApiError::invalid(format!(
             "desktop_type {t:?} is not supported; use DEDICATED (pools create POOLED desktops)."
@@ -217,59 +217,31 @@ pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiR
             tags: req.tags,
         },
     )?;
-    let max = st.limits.max_create;
-    let wanted: Vec<DesktopUser> = match (req.desktops, req.size) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("Give either desktops or size, not both."));
-        }
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "Missing parameter desktops (or size with desktop_name).",
-            ));
-        }
-        (Some(list), None) => {
-            if list.is_empty() || list.len() > max {
-                return Err(ApiError::invalid(format!(
-                    "desktops must hold 1 to {max} entries, not {}.",
-                    list.len()
-                )));
-            }
-            list
-        }
-        (None, Some(n)) => {
-            let n = usize::try_from(n)
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| ApiError::invalid(format!("size must be 1 to {max}, not {n}.")))?;
-            let name = req.desktop_name.ok_or_else(|| {
-                ApiError::invalid("Missing parameter desktop_name (required with size).")
-            })?;
-            let limit = if n == 1 { 15 } else { 13 };
-            if name.is_empty() || name.len() > limit {
-                return Err(ApiError::invalid(format!(
-                    "desktop_name must be 1 to {limit} characters with size {n}."
-                )));
-            }
-            (0..n)
-                .map(|_| DesktopUser {
-                    user_name: None,
-                    user_email: None,
-                    computer_name: (n == 1).then(|| name.clone()),
-                    desktop_name_prefix: (n > 1).then(|| name.clone()),
-                    user_group: None,
-                })
-                .collect()
-        }
-    };
-    let now = now_ms();
+    let wanted = wanted(
+        st.limits.max_create,
+        req.desktops,
+        req.size,
+        req.desktop_name,
+    )?;
+    // Given names first, so no generated one takes a name given further on.
     let mut names = HashSet::new();
-    let mut origins = Vec::with_capacity(wanted.len());
-    let mut desktops = Vec::with_capacity(wanted.len());
-    let mut users = Vec::new();
+    for n in wanted.iter().filter_map(|w| w.computer_name.as_ref()) {
+        if !names.insert(n.clone()) {
+            return Err(ApiError::invalid(format!(
+                "computer_name {n} appears twice in the request."
+            )));
+        }
+    }
+    let now = now_ms();
+    let mut plan = Plan {
+        desktops: Vec::with_capacity(wanted.len()),
+        users: Vec::new(),
+        origins: Vec::with_capacity(wanted.len()),
+    };
     for (i, w) in wanted.into_iter().enumerate() {
+        let at = |e: ApiError| ApiError::invalid(format!("desktops[{i}]: {}", e.message));
         if let Some(u) = &w.user_name {
-            check_user_name(u)
-                .map_err(|e| ApiError::invalid(format!("desktops[{i}]: {}", e.message)))?;
+            check_user_name(u).map_err(at)?;
         }
         let prefix = match (&w.computer_name, w.desktop_name_prefix) {
             (Some(_), _) => None,
@@ -282,22 +254,13 @@ pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiR
             ),
         };
         let name = match (w.computer_name, &prefix) {
-            (Some(n), _) => {
-                if names.contains(&n) {
-                    return Err(ApiError::invalid(format!(
-                        "computer_name {n} appears twice in the request."
-                    )));
-                }
-                names.insert(n.clone());
-                n
-            }
+            (Some(n), _) => n,
             (None, p) => generate(p.as_deref().unwrap_or_default(), &mut names)?,
         };
-        check_computer_name(&name)
-            .map_err(|e| ApiError::invalid(format!("desktops[{i}]: {}", e.message)))?;
-        origins.push(prefix);
+        check_computer_name(&name).map_err(at)?;
+        plan.origins.push(prefix);
         if let Some(u) = &w.user_name {
-            users.push(UserRow {
+            plan.users.push(UserRow {
                 id: UserId::new(),
                 project_id: caller.project_id.clone(),
                 user_name: u.clone(),
@@ -313,11 +276,56 @@ pub async fn plan(st: &AppState, caller: &Caller, req: CreateDesktopReq) -> ApiR
             email: w.user_email,
             pool: None,
         };
-        desktops.push(tpl.desktop(&caller.project_id, name, user, now));
+        plan.desktops
+            .push(tpl.desktop(&caller.project_id, name, user, now));
     }
-    Ok(Plan {
-        desktops,
-        users,
-        origins,
-    })
+    Ok(plan)
+}
+
+/// The desktops a create asks for: listed, or `size` of them named `desktop_name`.
+fn wanted(
+    max: usize,
+    desktops: Option<Vec<DesktopUser>>,
+    size: Option<i64>,
+    desktop_name: Option<String>,
+) -> ApiResult<Vec<DesktopUser>> {
+    match (desktops, size) {
+        (Some(_), Some(_)) => Err(ApiError::invalid("Give either desktops or size, not both.")),
+        (None, None) => Err(ApiError::invalid(
+            "Missing parameter desktops (or size with desktop_name).",
+        )),
+        (Some(list), None) => {
+            if list.is_empty() || list.len() > max {
+                return Err(ApiError::invalid(format!(
+                    "desktops must hold 1 to {max} entries, not {}.",
+                    list.len()
+                )));
+            }
+            Ok(list)
+        }
+        (None, Some(n)) => {
+            let n = usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| ApiError::invalid(format!("size must be 1 to {max}, not {n}.")))?;
+            let name = desktop_name.ok_or_else(|| {
+                ApiError::invalid("Missing parameter desktop_name (required with size).")
+            })?;
+            let limit = if n == 1 { 15 } else { 13 };
+            if name.is_empty() || name.len() > limit {
+                return Err(ApiError::invalid(format!(
+                    "desktop_name must be 1 to {limit} characters with size {n}."
+                )));
+            }
+            Ok((0..n)
+                .map(|_| DesktopUser {
+                    user_name: None,
+                    user_email: None,
+                    computer_name: (n == 1).then(|| name.clone()),
+                    desktop_name_prefix: (n > 1).then(|| name.clone()),
+                    user_group: None,
+                })
+                .collect())
+        }
+    }
 }

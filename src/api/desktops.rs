@@ -54,7 +54,7 @@ async fn create(
     Extension(caller): Extension<Caller>,
     Json(req): Json<CreateDesktopReq>,
 ) -> ApiResult<axum::Json<CreateDesktopResponse>> {
-    let mut plan = super::create_plan::plan(&st, &caller, req).await?;
+    let mut plan = super::create_plan::plan(&st, &caller, req)?;
     let job = submit::new_job(
         &caller,
         JobType::CreateDesktops,

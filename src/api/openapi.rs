@@ -90,7 +90,7 @@ scoped to the project of the path. Used only when `Authorization` is absent.",
 }
 
 /// An empty router carrying the document's fixed parts.
-#[must_use] 
+#[must_use]
 pub fn base() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
 }
@@ -200,7 +200,7 @@ pub fn authenticated(routes: OpenApiRouter<AppState>, st: &AppState) -> OpenApiR
 
 /// Document what the JSON-body extractor (`extract::Json`) answers for every
 /// operation that takes a body.
-#[must_use] 
+#[must_use]
 pub fn finish(mut doc: Document) -> Document {
     for item in doc.paths.paths.values_mut() {
         for op in operations_mut(item) {
@@ -234,9 +234,5 @@ pub struct Rendered(pub bytes::Bytes);
 )]
 pub async fn document(Extension(doc): Extension<Rendered>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        doc.0,
-    )
-        .into_response()
+    ([(http::header::CONTENT_TYPE, "application/json")], doc.0).into_response()
 }

@@ -281,7 +281,8 @@ async fn session(
             format!(
                 "Desktop {id} is {} with task_status {:?}: users connect only to an idle ACTIVE desktop.",
                 d.status,
-                d.task_status.map(super::super::domain::desktop::TaskStatus::as_str)
+                d.task_status
+                    .map(super::super::domain::desktop::TaskStatus::as_str)
             ),
         ));
     }

@@ -88,6 +88,7 @@ impl Code {
     /// The table as Markdown, for `docs/error-codes.md`.
     #[must_use]
     pub fn markdown_table() -> String {
+        use std::fmt::Write as _;
         let mut out = String::from(
             "# Error codes\n\nGenerated from `src/domain/error_code.rs` (a test keeps it current).\n\
              Codes answered over HTTP carry this status; the `WKS.002114xx` codes at 500\n\
@@ -95,12 +96,13 @@ impl Code {
              | error_code | HTTP | meaning |\n| --- | --- | --- |\n",
         );
         for c in Self::ALL {
-            out.push_str(&format!(
-                "| {} | {} | {} |\n",
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
                 c.wire(),
                 c.http_status(),
                 c.default_message()
-            ));
+            );
         }
         out
     }

@@ -109,6 +109,7 @@ impl Operation {
 
     /// May `op` begin on a desktop in `state`? `force` lets a delete take a busy desktop.
     pub fn check(self, state: Snapshot, force: bool) -> Result<TaskStatus, Refusal> {
+        use DesktopStatus as S;
         if let Some(task) = state.task {
             return if force && self == Operation::Delete {
                 Ok(self.task_status())
@@ -116,7 +117,6 @@ impl Operation {
                 Err(Refusal::Busy(task))
             };
         }
-        use DesktopStatus as S;
         let allowed = match (state.status, self) {
             // A desktop under creation always carries a task; without one it is
             // a leftover that only delete may touch.

@@ -31,7 +31,10 @@ pub enum NameError {
 
 /// A name from `prefix` and a random suffix filling it to 15 characters (at
 /// least 2), not among `used` (which then holds it).
-pub fn generate(prefix: &str, used: &mut HashSet<String>) -> Result<String, NameError> {
+pub fn generate<S: std::hash::BuildHasher>(
+    prefix: &str,
+    used: &mut HashSet<String, S>,
+) -> Result<String, NameError> {
     let mut rng = rand::thread_rng();
     let len = 15usize.saturating_sub(prefix.len()).max(2);
     for _ in 0..DRAWS {

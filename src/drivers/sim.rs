@@ -212,7 +212,7 @@ impl SimDriver {
         };
         // Outside a sub-job (no id) nothing is recorded.
         let op_id = m
-            .op_id
+            .sub_job
             .parse::<SubJobId>()
             .ok()
             .filter(|_| self.cfg.record_applied);
@@ -231,7 +231,7 @@ impl SimDriver {
                 .record_sim_applied(&SimApplied {
                     op_id,
                     desktop_id,
-                    operation: m.op.to_owned(),
+                    operation: m.name.to_owned(),
                     node: self.node.clone(),
                     at_ms: crate::domain::time::now_ms(),
                 })
@@ -252,7 +252,7 @@ impl SimDriver {
     ) -> Result<(), DriverError> {
         let failure = self
             .store
-            .take_sim_failure(desktop_id, m.op)
+            .take_sim_failure(desktop_id, m.name)
             .await
             .map_err(store_err)?;
         if let Some((code, msg)) = failure {
@@ -274,7 +274,7 @@ impl SimDriver {
                     Code::OperationTimeout,
                     format!(
                         "the guest ignored the SOFT {} request for {} ms",
-                        m.op, self.cfg.soft_timeout_ms
+                        m.name, self.cfg.soft_timeout_ms
                     ),
                 ));
             }
@@ -286,21 +286,24 @@ impl SimDriver {
 /// One simulated operation: which sub-job, on which desktop, what.
 #[derive(Clone, Copy)]
 struct Op<'a> {
-    op_id: &'a str,
+    /// The sub-job (the idempotency key of what is applied).
+    sub_job: &'a str,
     desktop_id: &'a str,
-    op: &'a str,
+    name: &'a str,
 }
 
 impl<'a> Op<'a> {
-    fn on(m: &'a MachineRef, op: &'a str) -> Self {
+    fn on(m: &'a MachineRef, name: &'a str) -> Self {
         Self {
-            op_id: &m.op_id,
+            sub_job: &m.op_id,
             desktop_id: &m.desktop_id,
-            op,
+            name,
         }
     }
 }
 
+// By value: it is the callback of `map_err`.
+#[allow(clippy::needless_pass_by_value)]
 fn store_err(e: crate::store::StoreError) -> DriverError {
     tracing::error!(error = %e, "simulator store access failed");
     DriverError::new(Code::DriverFailed, "simulator state unavailable")
@@ -318,9 +321,9 @@ impl ComputeDriver for SimDriver {
 
     async fn create(&self, spec: &MachineSpec) -> Result<Placement, DriverError> {
         let op = Op {
-            op_id: &spec.op_id,
+            sub_job: &spec.op_id,
             desktop_id: &spec.desktop_id,
-            op: "create",
+            name: "create",
         };
         self.run(op, self.cfg.create_ms, false).await?;
         Ok(Placement::default())

@@ -29,10 +29,10 @@ pub fn pool_desktops(
         .collect();
     let prefix = format!("{}-", if short.is_empty() { "pool" } else { &short });
     let now = now_ms();
-    let mut used = HashSet::with_capacity(n);
+    let mut taken = HashSet::with_capacity(n);
     let mut desktops = Vec::with_capacity(n);
     for _ in 0..n {
-        let name = names::generate(&prefix, &mut used)?;
+        let name = names::generate(&prefix, &mut taken)?;
         let user = User {
             pool: Some(pool.id),
             ..User::default()

@@ -47,7 +47,9 @@ impl Health {
     /// A write failed with `fault`.
     pub fn failed(&self, fault: StorageFault, now_ms: i64) {
         let mut state = self.lock();
-        if let Some(u) = &mut *state { u.fault = fault } else {
+        if let Some(u) = &mut *state {
+            u.fault = fault;
+        } else {
             tracing::error!(fault = fault.name(), "the store cannot write");
             *state = Some(Unhealthy {
                 fault,

@@ -2,7 +2,13 @@
 //! is every role at once; each role is implemented where its code lives (written
 //! once over [`super::sql::Db`], or in a backend's own files where it differs).
 
-use super::{StoreResult, CredentialRow, UserRow, UserFilter, NotificationRow, NotificationFilter, DesktopRow, DesktopFilter, NewJob, NewDesktop, BatchOutcome, RetryOutcome, JobRow, SubJobFilter, SubJobRow, Holder, Claimed, Completion, OrphanScope, SimFault, SimApplied, PoolRow, PoolMember, PoolFilter, PoolUpdate, PoolDeletion, PoolActionOutcome, AutoscaleNeed, ApiUserRow, TokenRow, NodeRow};
+use super::{
+    ApiUserRow, AutoscaleNeed, BatchOutcome, Claimed, Completion, CredentialRow, DesktopFilter,
+    DesktopRow, Holder, JobRow, NewDesktop, NewJob, NodeRow, NotificationFilter, NotificationRow,
+    OrphanScope, PoolActionOutcome, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate,
+    RetryOutcome, SimApplied, SimFault, StoreResult, SubJobFilter, SubJobRow, TokenRow, UserFilter,
+    UserRow,
+};
 use crate::domain::admission::Scope;
 use crate::domain::desktop::{DesktopStatus, LoginStatus};
 use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};

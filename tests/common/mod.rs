@@ -117,7 +117,8 @@ pub async fn poll<T>(
         match probe().await {
             Ok(v) => return v,
             Err(last) => {
-                assert!(started.elapsed() <= bound, 
+                assert!(
+                    started.elapsed() <= bound,
                     "gave up waiting {bound:?} for {what}; last observed: {last}; server logs in {logs}"
                 );
             }

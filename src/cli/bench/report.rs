@@ -175,6 +175,8 @@ pub fn percentile_ms(samples: &[Duration], pct: f64) -> Option<f64> {
     }
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
+    // The nearest-rank percentile: a rank in 1..=len (the cast cannot wrap).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let rank = ((pct / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
     let at = sorted[rank.min(sorted.len()) - 1];
     Some(at.as_secs_f64() * 1000.0)

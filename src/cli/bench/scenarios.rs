@@ -4,6 +4,7 @@ use super::api::{self, Op};
 use super::report::{self, Row};
 use super::{Args, Target};
 use anyhow::bail;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,7 +98,7 @@ pub async fn cycle(t: &Target, args: &Args, rows: &mut Vec<Row>) -> anyhow::Resu
         all.elapsed += p.elapsed;
         all.cpu = all.cpu.zip(p.cpu).map(|(a, b)| a + b);
         if !p.note.is_empty() {
-            all.note.push_str(&format!("{}: {}; ", op.label(), p.note));
+            let _ = write!(all.note, "{}: {}; ", op.label(), p.note);
         }
         let param = format!("{} {} desktops", op.label(), ids.len());
         rows.push(p.row(t, "cycle", param, ids.len(), None));
@@ -233,7 +234,7 @@ async fn phase(t: &Target, args: &Args, op: Op, ids: &[String]) -> anyhow::Resul
     let failed = api::wait_all(&t.client, &jobs, clock.deadline).await?;
     let mut note = refusals(refused, failed.len());
     if let Some(first) = failed.first() {
-        note.push_str(&format!(" (first: {first})"));
+        let _ = write!(note, " (first: {first})");
     }
     Ok(clock.stop(t, note))
 }

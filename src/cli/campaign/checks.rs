@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -297,7 +298,7 @@ fn examples<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
         .collect::<Vec<_>>()
         .join("; ");
     if all.len() > EXAMPLES {
-        s.push_str(&format!("; … {} more", all.len() - EXAMPLES));
+        let _ = write!(s, "; … {} more", all.len() - EXAMPLES);
     }
     s
 }

@@ -4,6 +4,7 @@
 
 use super::checks::Db;
 use super::faults::FreshDatabase;
+use super::millis;
 use super::node::Node;
 use super::trial::{LEASE_SECS, START_BOUND, Trial};
 use anyhow::bail;
@@ -130,8 +131,8 @@ async fn takeover(t: &mut Trial<'_>, db: &Db, victim: &str, killed: Instant) -> 
     }
     let all = killed.elapsed();
     let released = released.unwrap_or(all);
-    t.figures.release_ms = Some(released.as_millis() as u64);
-    t.figures.takeover_ms = Some(all.as_millis() as u64);
+    t.figures.release_ms = Some(millis(released));
+    t.figures.takeover_ms = Some(millis(all));
     t.event(&format!(
         "{victim}'s leases released after {} ms, every sub-job ended after {} ms",
         released.as_millis(),

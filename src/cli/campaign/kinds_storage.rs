@@ -5,6 +5,7 @@
 
 use super::checks::Db;
 use super::faults::{self, PrivateCluster, SmallFs};
+use super::millis;
 use super::node::{Node, Started};
 use super::trial::{READY_BOUND, START_BOUND, Trial};
 use anyhow::Context as _;
@@ -60,7 +61,7 @@ async fn pg_restart_on(t: &mut Trial<'_>, cluster: &mut PrivateCluster) -> anyho
     watch_ready(t, &[&a, &b], stopped + Duration::from_millis(down)).await;
     cluster.start()?;
     let back = Instant::now();
-    t.figures.fault_ms = Some(stopped.elapsed().as_millis() as u64);
+    t.figures.fault_ms = Some(millis(stopped.elapsed()));
     t.event("PostgreSQL started again");
     t.ready_again(&[&a, &b], back).await?;
     t.close_fault_window().await;
@@ -122,7 +123,7 @@ pub async fn disk_full(t: &mut Trial<'_>) -> anyhow::Result<()> {
         watch_ready(t, &[&node], filled + Duration::from_millis(hold)).await;
         fs.free()?;
         let freed = Instant::now();
-        t.figures.fault_ms = Some(filled.elapsed().as_millis() as u64);
+        t.figures.fault_ms = Some(millis(filled.elapsed()));
         t.event("filler removed");
         if t.figures.ready_503 == 0 {
             t.fail("/ready never answered 503 while the disk was full".into());
@@ -187,7 +188,7 @@ pub async fn read_only(t: &mut Trial<'_>) -> anyhow::Result<()> {
         watch_ready(t, &[&node], Instant::now() + Duration::from_millis(hold)).await;
         fs.remount(false)?;
         let writable = Instant::now();
-        t.figures.fault_ms = Some(began.elapsed().as_millis() as u64);
+        t.figures.fault_ms = Some(millis(began.elapsed()));
         t.event("remounted read-write");
         recover(t, &mut node, writable, "the remount read-write", true).await?;
         t.close_fault_window().await;
@@ -233,7 +234,7 @@ async fn restart_read_only(
             }
         }
         Started::Exited { stderr, after, .. } => {
-            t.figures.refused_start_ms = Some(after.as_millis() as u64);
+            t.figures.refused_start_ms = Some(millis(after));
             refused_clearly(t, &stderr, db_path, "read-only filesystem");
         }
         Started::Hung => t.fail(format!(
@@ -343,7 +344,7 @@ async fn denied_script(
     let started = node.try_start(REFUSAL_BOUND).await?;
     match &started {
         Started::Exited { stderr, after, .. } => {
-            t.figures.refused_start_ms = Some(after.as_millis() as u64);
+            t.figures.refused_start_ms = Some(millis(*after));
             refused_clearly(t, stderr, db_path, "denied directory");
         }
         Started::Listening(_) => {
@@ -359,7 +360,7 @@ async fn denied_script(
     t.pause(0, 1000).await;
     restore(saved)?;
     let allowed = Instant::now();
-    t.figures.fault_ms = Some(began.elapsed().as_millis() as u64);
+    t.figures.fault_ms = Some(millis(began.elapsed()));
     t.event("permissions restored");
     recover(t, node, allowed, "the permissions came back", false).await?;
     t.close_fault_window().await;

@@ -71,7 +71,7 @@ impl Kind {
     ];
 
     /// Its command-line spelling.
-    #[must_use] 
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Kind::All => "all",
@@ -123,9 +123,15 @@ pub struct Args {
     pub json: bool,
 }
 
+/// Whole milliseconds of `d` (a figure of the report).
+#[must_use]
+pub fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The seed after `seed` (SplitMix64): trial n + 1's seed is derived from trial n's,
 /// so `--seed <trial n's> --trials 1` replays trial n alone.
-#[must_use] 
+#[must_use]
 pub fn next_seed(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -134,7 +140,7 @@ pub fn next_seed(seed: u64) -> u64 {
 }
 
 /// The seeds of `trials` trials from `first` on.
-#[must_use] 
+#[must_use]
 pub fn trial_seeds(first: u64, trials: u32) -> Vec<u64> {
     std::iter::successors(Some(first), |s| Some(next_seed(*s)))
         .take(trials as usize)
@@ -147,7 +153,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let first = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
+            .map_or(1, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     });
     let work = trial::work_dir(args.work_dir.as_deref())?;
     eprintln!(
@@ -161,15 +167,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     'kinds: for kind in kinds {
         for (n, seed) in (0..).zip(trial_seeds(first, args.trials)) {
-            let outcome = match env.missing(kind) {
-                Some(why) => skipped(kind, n, seed, why),
+            let outcome = if let Some(why) = env.missing(kind) {
+                skipped(kind, n, seed, why)
+            } else {
                 // Interrupted: dropping the trial kills its servers, stops its
                 // PostgreSQL cluster and unmounts its filesystem.
-                None => tokio::select! {
+                tokio::select! {
                     o = run_one(&args, &env, &work, kind, n, seed) => o,
                     _ = tokio::signal::ctrl_c() => break 'kinds,
                     _ = term.recv() => break 'kinds,
-                },
+                }
             };
             print_outcome(&outcome);
             outcomes.push(outcome);

@@ -6,6 +6,7 @@
 use super::checks::{self, Db};
 use super::faults::{self, sh};
 use super::load::{self, FaultFlag, Load, Tally};
+use super::millis;
 use super::node::Node;
 use super::report::{Figures, Outcome, Verdict};
 use super::{ACCESS_KEY, Args, Kind, PROJECT_ID, SECRET_KEY, SERVER_KEY};
@@ -29,7 +30,9 @@ const CONNECTED_SHARE: f64 = 0.1;
 
 /// A fresh work directory (or the one asked for).
 pub fn work_dir(asked: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let dir = if let Some(d) = asked { d.to_owned() } else {
+    let dir = if let Some(d) = asked {
+        d.to_owned()
+    } else {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -324,6 +327,8 @@ impl<'a> Trial<'a> {
         let bound = Duration::from_secs(self.args.settle_secs.max(60));
         load::wait_job(&client, &job, bound).await?;
         let ids = load::desktop_ids(&client, self.args.desktops).await?;
+        // A share of a count: within 0..=len (the cast cannot wrap).
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let connected = (ids.len() as f64 * CONNECTED_SHARE) as usize;
         for id in ids.choose_multiple(&mut self.rng, connected) {
             load::connect(&client, id).await?;
@@ -357,7 +362,7 @@ impl<'a> Trial<'a> {
         for n in nodes {
             n.wait_ready(READY_BOUND).await?;
         }
-        let ms = since.elapsed().as_millis() as u64;
+        let ms = millis(since.elapsed());
         self.figures.ready_ms = Some(ms);
         self.event(&format!("ready again after {ms} ms"));
         Ok(())
@@ -384,7 +389,7 @@ impl<'a> Trial<'a> {
         self.count(&tally);
         let bound = Duration::from_secs(self.args.settle_secs);
         match db.wait_settled(bound).await {
-            Ok(took) => self.figures.settle_ms = Some(took.as_millis() as u64),
+            Ok(took) => self.figures.settle_ms = Some(millis(took)),
             Err(e) => self.fail(format!("not settled: {e:#}")),
         }
         let mut acked = tally.acked.clone();

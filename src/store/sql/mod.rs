@@ -21,6 +21,7 @@ mod users;
 use super::StoreResult;
 use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::future::Future;
 
 /// The SQL dialect of a backend, for the few fragments that differ.
@@ -296,7 +297,7 @@ impl<'a> Sql<'a> {
                 self.push(" = ANY(");
                 self.args.push(Value::Texts(values));
                 let n = self.args.len();
-                self.text.push_str(&format!("${n}::text[])"));
+                let _ = write!(self.text, "${n}::text[])");
             }
             Dialect::Sqlite if values.is_empty() => {
                 self.push(" IN (NULL)");

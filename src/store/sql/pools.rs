@@ -262,7 +262,9 @@ impl<D: Db> Pools for D {
         let bound = tx
             .fetch_optional(q!(theirs; pool_id, user_name), decode::text)
             .await?;
-        let target = if let Some(id) = bound { Some(id) } else {
+        let target = if let Some(id) = bound {
+            Some(id)
+        } else {
             let free = format!(
                 "SELECT id FROM desktops WHERE pool_id = $1 AND user_name IS NULL \
                  AND status = 'ACTIVE' AND busy_sub_job IS NULL ORDER BY seq LIMIT 1{}",

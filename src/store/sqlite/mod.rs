@@ -138,9 +138,16 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
         };
-        let mut writer = shared.open_writer()?;
-        ensure_writable(&writer)?;
-        migrate::run(&mut writer)?;
+        // Off the async threads: migrations may rewrite a large database.
+        let (back, writer) = tokio::task::spawn_blocking(move || {
+            let mut writer = shared.open_writer()?;
+            ensure_writable(&writer)?;
+            migrate::run(&mut writer)?;
+            Ok::<_, StoreError>((shared, writer))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("opening the database panicked: {e}")))??;
+        shared = back;
         shared.writer = Arc::new(tokio::sync::Mutex::new(writer));
         let shared = Arc::new(shared);
         tokio::spawn(checkpoint_wal(shared.clone()));
