@@ -7,6 +7,7 @@
 #   2. PostgreSQL started if installed  -> DESKPLANE_TEST_PG_URL
 #   3. libvirt + QEMU when /dev/kvm exists -> DESKPLANE_LIBVIRT=1, --features libvirt
 #   4. cargo build                      (the binary the SDK suite runs)
+#      cargo fmt --check, cargo clippy --all-targets -- -D warnings (the lint policy)
 #   5. cargo nextest run                (cargo test if nextest is absent)
 #   6. deskplane campaign               (the fault campaign, a few trials per kind)
 #   7. pytest tests/sdk                 (the official-SDK conformance suite)
@@ -194,6 +195,22 @@ if run build "$LOGS/build.log" cargo build --locked "${FEATURES[@]}"; then
     BUILT=1
 else
     fail build "see $LOGS/build.log"
+fi
+
+# The lint policy (Cargo.toml [lints], clippy.toml): formatting and every lint,
+# warnings as errors. rustup adds the tools where they are missing.
+if command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+if run fmt "$LOGS/fmt.log" cargo fmt --check; then
+    record fmt ok
+else
+    fail fmt "see $LOGS/fmt.log (cargo fmt fixes it)"
+fi
+if run clippy "$LOGS/clippy.log" cargo clippy --locked --all-targets "${FEATURES[@]}" -- -D warnings; then
+    record clippy ok
+else
+    fail clippy "see $LOGS/clippy.log"
 fi
 
 # --- 5. Rust tests ---------------------------------------------------------------
