@@ -6,7 +6,7 @@
 mod common;
 
 use common::desktops::snapshot;
-use common::{AK, Options, Reply, SK, Server, q};
+use common::{AK, Api, Options, Reply, SK, Server, q};
 use deskplane::client::Call;
 use http::{HeaderMap, HeaderValue, Method};
 use std::time::Duration;
@@ -35,9 +35,20 @@ async fn authentication_and_project_failures() {
     let api = server.api();
     let path = api.v2("desktops");
     let before = snapshot(&api).await;
+    signature_failures(&server, &api, &path).await;
+    clock_skew_failures(&api, &path).await;
+    project_failures(&server).await;
+    assert_eq!(
+        snapshot(&api).await,
+        before,
+        "refused requests wrote something"
+    );
+}
 
+/// A tampered, re-targeted, foreign, wrongly keyed, unsigned or non-AK/SK request.
+async fn signature_failures(server: &Server, api: &Api, path: &str) {
     let tampered = api
-        .call_with(Method::GET, &path, &[], None, |h| {
+        .call_with(Method::GET, path, &[], None, |h| {
             let auth = h["authorization"].to_str().unwrap_or_default().to_owned();
             let flipped = if auth.ends_with('0') { "1" } else { "0" };
             let bad = format!("{}{flipped}", &auth[..auth.len() - 1]);
@@ -47,7 +58,7 @@ async fn authentication_and_project_failures() {
     expect_401(&tampered, "verify aksk signature fail");
 
     let header_changed = api
-        .call_with(Method::GET, &path, &[], None, |h| {
+        .call_with(Method::GET, path, &[], None, |h| {
             h.insert(
                 "x-project-id",
                 HeaderValue::from_static("ffffffffffffffffffffffffffffffff"),
@@ -55,31 +66,6 @@ async fn authentication_and_project_failures() {
         })
         .await;
     expect_401(&header_changed, "verify aksk signature fail");
-
-    let at = |offset: Duration, future: bool| {
-        let now = OffsetDateTime::now_utc();
-        Some(if future { now + offset } else { now - offset })
-    };
-    for (offset, future, ok) in [
-        (Duration::from_mins(16), false, false),
-        (Duration::from_mins(16), true, false),
-        (Duration::from_mins(14), false, true),
-    ] {
-        let call = Call {
-            method: Method::GET,
-            path: &path,
-            query: &[],
-            body: Vec::new(),
-            signed_at: at(offset, future),
-        };
-        let r = api.send(call, |_| {}).await;
-        if ok {
-            r.expect(200);
-        } else {
-            expect_401(&r, "x-sdk-date expired");
-        }
-    }
-
     let stranger = server.api_as("ZZZZZZZZZZZZZZZZZZZZ", SK, common::PROJECT);
     expect_401(&stranger.get("desktops", &[]).await, "ak not exist");
     let wrong_sk = server.api_as(
@@ -91,17 +77,46 @@ async fn authentication_and_project_failures() {
         &wrong_sk.get("desktops", &[]).await,
         "verify aksk signature fail",
     );
-    let unsigned = api.client.unsigned(Method::GET, &path, &[], None).await;
-    let unsigned = api.reply("unsigned GET".to_owned(), unsigned);
+    let unsigned = api.client.unsigned(Method::GET, path, &[], None).await;
+    let unsigned = api.reply("unsigned GET", unsigned);
     expect_401(&unsigned, "not found");
     let garbage = api
-        .call_with(Method::GET, &path, &[], None, |h| {
+        .call_with(Method::GET, path, &[], None, |h| {
             h.insert("authorization", HeaderValue::from_static("Bearer abc"));
         })
         .await;
     expect_401(&garbage, "Incorrect IAM authentication information");
+}
 
-    // Projects: another existing project is 403, an unknown one 404, no project 400.
+/// `X-Sdk-Date` more than 15 minutes away either way is refused; 14 minutes is fine.
+async fn clock_skew_failures(api: &Api, path: &str) {
+    let at = |offset: Duration, future: bool| {
+        let now = OffsetDateTime::now_utc();
+        Some(if future { now + offset } else { now - offset })
+    };
+    for (offset, future, ok) in [
+        (Duration::from_mins(16), false, false),
+        (Duration::from_mins(16), true, false),
+        (Duration::from_mins(14), false, true),
+    ] {
+        let call = Call {
+            method: Method::GET,
+            path,
+            query: &[],
+            body: Vec::new(),
+            signed_at: at(offset, future),
+        };
+        let r = api.send(call, |_| {}).await;
+        if ok {
+            r.expect(200);
+        } else {
+            expect_401(&r, "x-sdk-date expired");
+        }
+    }
+}
+
+/// Another existing project is 403, an unknown one 404, no project 400.
+async fn project_failures(server: &Server) {
     let other = "5d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a";
     let (ak2, sk2) = server.create_credential(other);
     let mine_on_theirs = server.api_as(AK, SK, other);
@@ -135,12 +150,6 @@ async fn authentication_and_project_failures() {
         .get("desktops", &[])
         .await
         .expect_error(400, "WKS.00211109");
-
-    assert_eq!(
-        snapshot(&api).await,
-        before,
-        "refused requests wrote something"
-    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use common::desktops::{
     job_id, must_desktop, notifications, put_fault, session, snapshot, state, sub_jobs, wait_idle,
     wait_job_status,
 };
-use common::{AK, LINUX_IMAGE, Options, PRIVATE_IMAGE, Server, q};
+use common::{AK, Api, LINUX_IMAGE, Options, PRIVATE_IMAGE, Server, q};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -72,13 +72,18 @@ async fn batch_refusals_are_per_desktop_or_whole() {
     assert_eq!(job["job_type"], "operateDesktops");
     assert_eq!(job["sub_jobs_total"], 1);
     assert_eq!(job["sub_jobs"][0]["entities"]["desktop_id"], act);
+    whole_refusals(&api, [act, off, busy], &foreign).await;
+    rebuild_queues_what_it_can(&api, act, busy).await;
+}
 
-    // None can be queued: one error, chosen by the reasons.
-    let r = action(&api, &[UNKNOWN], "os-stop", None).await;
+/// None can be queued: one error, chosen by the reasons; all-or-nothing requests
+/// write nothing when one desktop is refused.
+async fn whole_refusals(api: &Api, [act, off, busy]: [&str; 3], foreign: &str) {
+    let r = action(api, &[UNKNOWN], "os-stop", None).await;
     r.expect_error(404, "WKS.00010404");
-    let r = action(&api, &[UNKNOWN, &foreign], "os-stop", None).await;
+    let r = action(api, &[UNKNOWN, foreign], "os-stop", None).await;
     r.expect_error(403, "WKS.00081102");
-    let r = action(&api, &[off, UNKNOWN], "os-stop", None).await;
+    let r = action(api, &[off, UNKNOWN], "os-stop", None).await;
     r.expect_error(409, "WKS.00010032");
     let reasons = error_detail(&r);
     assert_eq!(reasons.len(), 2);
@@ -86,7 +91,7 @@ async fn batch_refusals_are_per_desktop_or_whole() {
     assert_eq!(reasons[1]["error_code"], "WKS.00010404");
 
     // Logoff and batch-delete are all-or-nothing; nothing is written when one is refused.
-    let before = snapshot(&api).await;
+    let before = snapshot(api).await;
     api.post("desktops/logoff", &json!({"desktop_ids": [act, UNKNOWN]}))
         .await
         .expect_error(404, "WKS.00010404");
@@ -98,17 +103,19 @@ async fn batch_refusals_are_per_desktop_or_whole() {
     .expect_error(409, "WKS.00010033");
     api.post(
         "desktops/batch-delete",
-        &json!({"desktop_ids": [act, &foreign]}),
+        &json!({"desktop_ids": [act, foreign]}),
     )
     .await
     .expect_error(403, "WKS.00081102");
     assert_eq!(
-        snapshot(&api).await,
+        snapshot(api).await,
         before,
         "a refused all-or-nothing request wrote something"
     );
+}
 
-    // Rebuild queues what it can and names the rest in the 200 body.
+/// Rebuild queues what it can and names the rest in the 200 body.
+async fn rebuild_queues_what_it_can(api: &Api, act: &str, busy: &str) {
     let body =
         json!({"desktop_ids": [act, busy], "image_type": "private", "image_id": PRIVATE_IMAGE});
     let r = api.post("desktops/rebuild", &body).await;
@@ -121,7 +128,7 @@ async fn batch_refusals_are_per_desktop_or_whole() {
             .contains(busy),
         "{reply}"
     );
-    let job = wait_job_status(&api, &job_id(&r, 200), "SUCCESS").await;
+    let job = wait_job_status(api, &job_id(&r, 200), "SUCCESS").await;
     assert_eq!(job["job_type"], "rebuildDesktops");
     assert_eq!(job["sub_jobs_total"], 1);
     let body = json!({"desktop_ids": [busy], "image_type": "gold", "image_id": LINUX_IMAGE});
@@ -225,12 +232,8 @@ async fn action_history_lists_operations_newest_first_with_who_asked() {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let names: Vec<&str> = actions
-        .iter()
-        .map(|a| a["action"].as_str().unwrap_or_default())
-        .collect();
     assert_eq!(
-        names,
+        column(&actions, "action"),
         [
             "os-hibernate",
             "reboot (SOFT)",
@@ -239,12 +242,8 @@ async fn action_history_lists_operations_newest_first_with_who_asked() {
             "create"
         ]
     );
-    let results: Vec<&str> = actions
-        .iter()
-        .map(|a| a["result"].as_str().unwrap_or_default())
-        .collect();
     assert_eq!(
-        results,
+        column(&actions, "result"),
         ["FAILED", "SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS"]
     );
     assert!(
@@ -265,10 +264,7 @@ async fn action_history_lists_operations_newest_first_with_who_asked() {
             .unwrap_or_default()
             .contains(AK)
     );
-    let times: Vec<&str> = actions
-        .iter()
-        .map(|a| a["start_time"].as_str().unwrap_or_default())
-        .collect();
+    let times = column(&actions, "start_time");
     assert!(
         times.windows(2).all(|w| w[0] >= w[1]),
         "newest first: {times:?}"
@@ -282,12 +278,17 @@ async fn action_history_lists_operations_newest_first_with_who_asked() {
         .await;
     let page = page.expect(200).clone();
     assert_eq!(page["total_count"], 5);
-    let names: Vec<&str> = page["desktop_actions"]
+    let page = page["desktop_actions"]
         .as_array()
         .map(Vec::as_slice)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    assert_eq!(column(page, "action"), ["reboot (SOFT)", "os-start"]);
+}
+
+/// One string field of each item.
+fn column<'a>(items: &'a [Value], key: &str) -> Vec<&'a str> {
+    items
         .iter()
-        .map(|a| a["action"].as_str().unwrap_or_default())
-        .collect();
-    assert_eq!(names, ["reboot (SOFT)", "os-start"]);
+        .map(|item| item[key].as_str().unwrap_or_default())
+        .collect()
 }

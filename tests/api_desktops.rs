@@ -7,7 +7,7 @@ mod common;
 use common::desktops::{
     act_ok, create_body, job_id, must_desktop, sub_jobs, submit_create, wait_gone, wait_job_status,
 };
-use common::{LINUX_IMAGE, Options, PRODUCT, Server, WINDOWS_IMAGE, q};
+use common::{Api, LINUX_IMAGE, Options, PRODUCT, Server, WINDOWS_IMAGE, q};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -35,8 +35,36 @@ async fn create_hundred_list_filter_page_show_delete() {
     )
     .await;
     let api = server.api();
+    let (job_a, job_b) = submit_120(&api).await;
 
-    // 100 desktops with users in one request.
+    // Under creation: BUILD / spawning (the create takes 400 ms of simulated time).
+    let building = api
+        .get("desktops", &q(&[("status", "BUILD"), ("limit", "1000")]))
+        .await;
+    let building = items(building.expect(200)).to_vec();
+    assert!(!building.is_empty(), "no desktop was seen under creation");
+    for d in &building {
+        assert_eq!(d["task_status"], "spawning", "{d}");
+    }
+
+    let job = wait_job_status(&api, &job_a, "SUCCESS").await;
+    assert_eq!(job["job_type"], "createDesktops");
+    assert_eq!(job["sub_jobs_total"], 100);
+    let subs = sub_jobs(&api, &[("job_id", job_a.clone())]).await;
+    assert_eq!(subs.len(), 100);
+    assert!(subs.iter().all(|s| s["status"] == "SUCCESS"), "{subs:?}");
+    let ids_a: HashSet<&str> = subs
+        .iter()
+        .map(|s| s["entities"]["desktop_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids_a.len(), 100, "one sub-job per desktop");
+    let job = wait_job_status(&api, &job_b, "SUCCESS").await;
+    assert_eq!(job["sub_jobs_total"], 20);
+    check_listed(&api).await;
+}
+
+/// 100 desktops with users in one request, 20 more by size and name prefix.
+async fn submit_120(api: &Api) -> (String, String) {
     let names: Vec<String> = (0..100).map(|i| format!("pc-{i:03}")).collect();
     let users: Vec<String> = (0..100).map(|i| format!("u{i:03}")).collect();
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -51,7 +79,7 @@ async fn create_hundred_list_filter_page_show_delete() {
             "tags": [{"key": "team", "value": "alpha"}],
         }),
     );
-    let job_a = submit_create(&api, &body).await;
+    let job_a = submit_create(api, &body).await;
 
     // 20 more by size + desktop_name prefix, without users, elsewhere, from another image.
     let r = api
@@ -64,33 +92,11 @@ async fn create_hundred_list_filter_page_show_delete() {
             }),
         )
         .await;
-    let job_b = job_id(&r, 200);
+    (job_a, job_id(&r, 200))
+}
 
-    // Under creation: BUILD / spawning (the create takes 400 ms of simulated time).
-    let building = api
-        .get("desktops", &q(&[("status", "BUILD"), ("limit", "1000")]))
-        .await;
-    let building = items(building.expect(200)).to_vec();
-    assert!(!building.is_empty(), "no desktop was seen under creation");
-    for d in &building {
-        assert_eq!(d["task_status"], "spawning", "{d}");
-    }
-
-    let a = wait_job_status(&api, &job_a, "SUCCESS").await;
-    assert_eq!(a["job_type"], "createDesktops");
-    assert_eq!(a["sub_jobs_total"], 100);
-    let subs = sub_jobs(&api, &[("job_id", job_a.clone())]).await;
-    assert_eq!(subs.len(), 100);
-    assert!(subs.iter().all(|s| s["status"] == "SUCCESS"), "{subs:?}");
-    let ids_a: HashSet<&str> = subs
-        .iter()
-        .map(|s| s["entities"]["desktop_id"].as_str().unwrap_or_default())
-        .collect();
-    assert_eq!(ids_a.len(), 100, "one sub-job per desktop");
-    let b = wait_job_status(&api, &job_b, "SUCCESS").await;
-    assert_eq!(b["sub_jobs_total"], 20);
-
-    // The whole list.
+/// The whole list, filtered and paged; one shown, then deleted.
+async fn check_listed(api: &Api) {
     let all = api.get("desktops", &[]).await;
     let all = all.expect(200).clone();
     assert_eq!(all["total_count"], 120);
@@ -106,19 +112,23 @@ async fn create_hundred_list_filter_page_show_delete() {
     assert_eq!(bulk.len(), 20, "size + desktop_name makes prefixed names");
     assert!(bulk.iter().all(|n| n.len() <= 15), "{bulk:?}");
 
-    check_filters(&api, &all).await;
-    check_paging_and_sorting(&api).await;
-
-    // Show one.
+    check_filters(api, &all).await;
+    check_paging_and_sorting(api).await;
     let pc7 = items(&all)
         .iter()
         .find(|d| d["computer_name"] == "pc-007")
         .expect("pc-007 is listed")
         .clone();
     let id = pc7["desktop_id"].as_str().unwrap_or_default().to_owned();
+    check_shown(api, &pc7, &id).await;
+    check_deleted(api, &id).await;
+}
+
+/// One desktop shown: every field the SDK's Desktop detail has.
+async fn check_shown(api: &Api, pc7: &Value, id: &str) {
     let shown = api.get(&format!("desktops/{id}"), &[]).await;
     let d = &shown.expect(200)["desktop"];
-    assert_eq!(d["desktop_id"], id.as_str());
+    assert_eq!(d["desktop_id"], id);
     assert_eq!(d["computer_name"], "pc-007");
     assert_eq!(d["status"], "ACTIVE");
     assert_eq!(d["task_status"], "");
@@ -144,29 +154,31 @@ async fn create_hundred_list_filter_page_show_delete() {
         d.get("process").is_none(),
         "an idle desktop shows no progress: {d}"
     );
+}
 
-    // Delete it: 204 at once, gone once its sub-job succeeds.
+/// Delete it: 204 at once, gone once its sub-job succeeds.
+async fn check_deleted(api: &Api, id: &str) {
     let r = api.delete(&format!("desktops/{id}"), &[]).await;
     r.expect(204);
     assert!(r.text.is_empty(), "204 has no body: {}", r.text);
-    let deleting = must_desktop(&api, &id).await;
+    let deleting = must_desktop(api, id).await;
     assert_eq!(
         deleting["task_status"], "deleting",
         "deletion is asynchronous"
     );
     let del = sub_jobs(
-        &api,
+        api,
         &[
-            ("desktop_id", id.clone()),
+            ("desktop_id", id.to_owned()),
             ("job_type", "deleteDesktops".into()),
         ],
     )
     .await;
     assert_eq!(del.len(), 1, "{del:?}");
     let del_job = del[0]["job_id"].as_str().unwrap_or_default().to_owned();
-    let j = wait_job_status(&api, &del_job, "SUCCESS").await;
+    let j = wait_job_status(api, &del_job, "SUCCESS").await;
     assert_eq!(j["job_type"], "deleteDesktops");
-    wait_gone(&api, &id).await;
+    wait_gone(api, id).await;
     let after = api.get("desktops", &q(&[("limit", "0")])).await;
     assert_eq!(after.expect(200)["total_count"], 119);
     let again = api.delete(&format!("desktops/{id}"), &[]).await;
@@ -174,7 +186,7 @@ async fn create_hundred_list_filter_page_show_delete() {
 }
 
 /// Each filter of the SDK's ListDesktopsRequest against what the full list says.
-async fn check_filters(api: &common::Api, all: &Value) {
+async fn check_filters(api: &Api, all: &Value) {
     let count = async |pairs: &[(&'static str, &str)]| -> Vec<Value> {
         let mut qs = q(pairs);
         qs.push(("limit", "1000".into()));
@@ -205,6 +217,12 @@ async fn check_filters(api: &common::Api, all: &Value) {
     assert!(by_ip.iter().any(|d| d["desktop_id"] == first["desktop_id"]));
     assert!(by_ip.iter().all(|d| d["ip_address"] == ip), "{by_ip:?}");
 
+    check_repeated_ids(api, all).await;
+    check_other_filters(api, all).await;
+}
+
+/// A repeated `desktop_id` selects exactly those desktops.
+async fn check_repeated_ids(api: &Api, all: &Value) {
     let three: Vec<&str> = field(items(all), "desktop_id")
         .into_iter()
         .take(3)
@@ -224,6 +242,16 @@ async fn check_filters(api: &common::Api, all: &Value) {
     let mut want = three.clone();
     want.sort_unstable();
     assert_eq!(got, want, "repeated desktop_id selects exactly those");
+}
+
+/// Type, image, tag and zone filters; the detail list; a stopped desktop moving
+/// between status filters.
+async fn check_other_filters(api: &Api, all: &Value) {
+    let count = async |pairs: &[(&'static str, &str)]| -> Vec<Value> {
+        let mut qs = q(pairs);
+        qs.push(("limit", "1000".into()));
+        items(api.get("desktops", &qs).await.expect(200)).to_vec()
+    };
 
     assert_eq!(count(&[("desktop_type", "DEDICATED")]).await.len(), 120);
     assert_eq!(count(&[("desktop_type", "POOLED")]).await.len(), 0);
@@ -280,7 +308,7 @@ async fn check_filters(api: &common::Api, all: &Value) {
     assert_eq!(count(&[("status", "ACTIVE")]).await.len(), 117);
 }
 
-async fn check_paging_and_sorting(api: &common::Api) {
+async fn check_paging_and_sorting(api: &Api) {
     let page = async |offset: usize, limit: usize, sort: &[(&'static str, &str)]| {
         let mut qs = q(sort);
         qs.push(("offset", offset.to_string()));

@@ -179,13 +179,15 @@ async fn overlapping_batches_never_run_two_operations_on_one_desktop() {
         assert_eq!(j["status"], "SUCCESS", "no faults are injected: {j}");
     }
 
-    // Per desktop, in submission order, over the API (whole seconds).
-    let subs = sub_jobs(&api, &[("job_type", "operateDesktops".into())]).await;
-    assert_eq!(
-        subs.len(),
-        a.accepted + b.accepted,
-        "one sub-job per accepted desktop"
-    );
+    check_order_over_the_api(&api, a.accepted + b.accepted).await;
+    let last_op = replay_stored(&server.db_path(), &op_of).await;
+    check_final_states(&api, &last_op).await;
+}
+
+/// Per desktop, in submission order, over the API (whole seconds).
+async fn check_order_over_the_api(api: &Api, accepted: usize) {
+    let subs = sub_jobs(api, &[("job_type", "operateDesktops".into())]).await;
+    assert_eq!(subs.len(), accepted, "one sub-job per accepted desktop");
     let mut per_desktop: HashMap<&str, Vec<&Value>> = HashMap::new();
     for s in &subs {
         per_desktop
@@ -205,17 +207,23 @@ async fn overlapping_batches_never_run_two_operations_on_one_desktop() {
             );
         }
     }
+}
 
-    // To the millisecond, from the database: intervals never overlap, and the accepted
-    // operations replay legally through the state table.
-    let pool = db::open(&server.db_path()).await;
+/// To the millisecond, from the database: intervals never overlap, and the accepted
+/// operations replay legally through the state table. Returns each desktop's last
+/// operation.
+async fn replay_stored(
+    db_path: &std::path::Path,
+    op_of: &HashMap<String, String>,
+) -> HashMap<String, String> {
+    let pool = db::open(db_path).await;
     let stored = db::sub_jobs(&pool).await;
     let mut by_desktop: HashMap<&str, Vec<&db::SubJob>> = HashMap::new();
     for s in stored.iter().filter(|s| s.operation != "create") {
         assert_eq!(s.status, "SUCCESS", "{s:?}");
         by_desktop.entry(s.desktop_id.as_str()).or_default().push(s);
     }
-    let mut last_op: HashMap<&str, &str> = HashMap::new();
+    let mut last_op = HashMap::new();
     for (desktop, list) in &by_desktop {
         let mut status = "ACTIVE";
         for w in list.windows(2) {
@@ -236,11 +244,14 @@ async fn overlapping_batches_never_run_two_operations_on_one_desktop() {
             status = result_of(s.operation.split(':').next().unwrap_or_default()).0;
         }
         let job_op = &op_of[&list.last().map(|s| s.job_id.clone()).unwrap_or_default()];
-        last_op.insert(desktop, job_op.as_str());
+        last_op.insert((*desktop).to_owned(), job_op.clone());
     }
     pool.close().await;
+    last_op
+}
 
-    // Every desktop shows what its last successful operation left, and is idle.
+/// Every desktop shows what its last successful operation left, and is idle.
+async fn check_final_states(api: &Api, last_op: &HashMap<String, String>) {
     let r = api.get("desktops/detail", &q(&[("limit", "1000")])).await;
     let desktops = r.expect(200)["desktops"]
         .as_array()

@@ -124,7 +124,7 @@ async fn sigkill_mid_create_then_restart_finishes_every_job() {
     pool.close().await;
     let get = |m: &std::collections::BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(0);
     assert!(
-        get(&subs, "SUCCESS") > 0 && get(&subs, "SUCCESS") < TOTAL as i64,
+        get(&subs, "SUCCESS") > 0 && get(&subs, "SUCCESS") < i64::try_from(TOTAL).expect("small"),
         "{subs:?}"
     );
     assert!(

@@ -58,8 +58,14 @@ async fn injected_failures_fail_exactly_those_sub_jobs_and_retry_recovers() {
     );
     assert!(reason.contains(MSG), "{reason}");
     check_outcome(&api, &job_id, &faulty, "FAILED").await;
-    for id in &ids {
-        let d = must_desktop(&api, id).await;
+    check_failed_stop(&api, &ids, &faulty).await;
+    retry_until_clean(&api, &job_id, &ids, &faulty).await;
+}
+
+/// A failed stop leaves its desktop as it was and uses one armed failure.
+async fn check_failed_stop(api: &Api, ids: &[String], faulty: &[&str]) {
+    for id in ids {
+        let d = must_desktop(api, id).await;
         let want = if faulty.contains(&id.as_str()) {
             "ACTIVE"
         } else {
@@ -81,10 +87,13 @@ async fn injected_failures_fail_exactly_those_sub_jobs_and_retry_recovers() {
         1,
         "one armed failure was used"
     );
+}
 
-    // Retry with the fault still armed: the same sub-jobs fail again, in the same job.
-    retry(&api, &job_id).await.expect(200);
-    let j = wait_job_status(&api, &job_id, "FAIL").await;
+/// Retry with the fault still armed: the same sub-jobs fail again, in the same job;
+/// cleared, the retry succeeds under the same job id.
+async fn retry_until_clean(api: &Api, job_id: &str, ids: &[String], faulty: &[&str]) {
+    retry(api, job_id).await.expect(200);
+    let j = wait_job_status(api, job_id, "FAIL").await;
     assert!(
         j["fail_reason"]
             .as_str()
@@ -94,17 +103,17 @@ async fn injected_failures_fail_exactly_those_sub_jobs_and_retry_recovers() {
     );
 
     // Clear the fault: the retry succeeds, same job id, every sub-job SUCCESS.
-    for id in &faulty {
-        clear_fault(&api, id).await;
+    for id in faulty {
+        clear_fault(api, id).await;
     }
-    let r = retry(&api, &job_id).await;
-    assert_eq!(r.expect(200)["job_id"], job_id.as_str());
-    let j = wait_job_status(&api, &job_id, "SUCCESS").await;
+    let r = retry(api, job_id).await;
+    assert_eq!(r.expect(200)["job_id"], job_id);
+    let j = wait_job_status(api, job_id, "SUCCESS").await;
     assert_eq!(j["sub_jobs_total"], 10);
     assert!(j.get("fail_reason").is_none(), "{j}");
-    check_outcome(&api, &job_id, &[], "FAILED").await;
-    for id in &ids {
-        assert_eq!(must_desktop(&api, id).await["status"], "SHUTOFF");
+    check_outcome(api, job_id, &[], "FAILED").await;
+    for id in ids {
+        assert_eq!(must_desktop(api, id).await["status"], "SHUTOFF");
     }
     let history = api
         .get(&format!("desktops/{}/actions", faulty[0]), &[])
@@ -120,7 +129,7 @@ async fn injected_failures_fail_exactly_those_sub_jobs_and_retry_recovers() {
     );
 
     // Nothing left to retry.
-    retry(&api, &job_id).await.expect_error(409, "WKS.00010032");
+    retry(api, job_id).await.expect_error(409, "WKS.00010032");
 }
 
 /// Checks that exactly the sub-jobs of `failing` have `status_of_failing` (with the

@@ -9,7 +9,7 @@
 mod common;
 
 use common::desktops::{create_with, wait_job_within};
-use common::{Options, Server, poll};
+use common::{Api, Options, Server, poll};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, Row};
 use std::collections::BTreeMap;
@@ -122,17 +122,52 @@ async fn nodes_share_the_work_and_survive_a_sigkill() {
     let b = Server::start(node(&db, "node-b")).await;
     let c = Server::start(node(&db, "node-c")).await;
     let (api_a, api_b, api_c) = (a.api(), b.api(), c.api());
+    let ids = create_on_every_node(&db, &api_a).await;
+    interleave_batches(&db, &api_b, &api_c, &ids).await;
 
-    // 2,000 desktops, created through node A, run by every node.
+    // The 2,000-desktop batch (a HARD reboot applies to ACTIVE and SHUTOFF alike);
+    // node A dies while it holds some of it.
+    let all: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let r = api_b
+        .post(
+            "desktops/action",
+            &json!({"desktop_ids": all, "op_type": "reboot", "type": "HARD"}),
+        )
+        .await;
+    let job_id = r.expect(200)["job_id"].as_str().expect("job_id").to_owned();
+    let held = wait_until_node_a_holds(&db, &a, &job_id).await;
+    a.kill();
+    let started = std::time::Instant::now();
+    let job = wait_job_within(&api_c, &job_id, Duration::from_secs(LEASE_SECS * 10 + 60)).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    assert!(
+        started.elapsed() < Duration::from_secs(LEASE_SECS * 10 + 30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        r.body["failed_operation_list"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "{}",
+        r.body
+    );
+    check_taken_over(&db, &job_id, held.len()).await;
+    check_all_rebooted(&api_c).await;
+    drop((b, c));
+}
+
+/// 2,000 desktops, created through node A, run by more than one node.
+async fn create_on_every_node(db: &Database, api_a: &Api) -> Vec<String> {
     let desktops: Vec<Value> = (0..2000)
         .map(|i| json!({"computer_name": format!("mn{i:05}")}))
         .collect();
     let body = json!({"product_id": "workspace.x86.general.xlarge2", "image_id": "63aa8670-27ad-4747-8c44-6d8919e785a7",
                       "image_type": "gold", "desktops": desktops});
-    let ids = create_with(&api_a, &body).await;
+    let ids = create_with(api_a, &body).await;
     assert_eq!(ids.len(), 2000);
     let hosts: BTreeMap<Option<String>, usize> =
-        sub_jobs(&db, None)
+        sub_jobs(db, None)
             .await
             .into_iter()
             .fold(BTreeMap::new(), |mut m, s| {
@@ -143,14 +178,18 @@ async fn nodes_share_the_work_and_survive_a_sigkill() {
         hosts.len() >= 2,
         "the create job ran on one node only: {hosts:?}"
     );
+    ids
+}
 
-    // Interleaved: overlapping batches on the same 200 desktops through B and C.
+/// Interleaved: overlapping batches on the same 200 desktops through B and C; no
+/// desktop ever had two operations running at once, across nodes.
+async fn interleave_batches(db: &Database, api_b: &Api, api_c: &Api, ids: &[String]) {
     let shared: Vec<&str> = ids[..200].iter().map(String::as_str).collect();
     let mut jobs = Vec::new();
     for round in 0..6 {
         for (api, op) in [
-            (&api_b, ["os-stop", "os-start", "reboot"][round % 3]),
-            (&api_c, ["reboot", "os-stop", "os-start"][round % 3]),
+            (api_b, ["os-stop", "os-start", "reboot"][round % 3]),
+            (api_c, ["reboot", "os-stop", "os-start"][round % 3]),
         ] {
             let r = api
                 .post(
@@ -173,11 +212,10 @@ async fn nodes_share_the_work_and_survive_a_sigkill() {
         tokio::time::sleep(Duration::from_millis(80)).await;
     }
     for j in &jobs {
-        wait_job_within(&api_b, j, Duration::from_mins(1)).await;
+        wait_job_within(api_b, j, Duration::from_mins(1)).await;
     }
-    // No desktop ever had two operations running at once, across nodes.
     let mut by_desktop: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-    for (d, status, _, _, begin, end) in sub_jobs(&db, None).await {
+    for (d, status, _, _, begin, end) in sub_jobs(db, None).await {
         if (status == "SUCCESS" || status == "FAILED")
             && let (Some(b), Some(e)) = (begin, end)
         {
@@ -195,68 +233,60 @@ async fn nodes_share_the_work_and_survive_a_sigkill() {
             );
         }
     }
+}
 
-    // The 2,000-desktop batch (a HARD reboot applies to ACTIVE and SHUTOFF alike);
-    // node A dies while it holds some of it.
-    let all: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let r = api_b
-        .post(
-            "desktops/action",
-            &json!({"desktop_ids": all, "op_type": "reboot", "type": "HARD"}),
-        )
-        .await;
-    let job_id = r.expect(200)["job_id"].as_str().expect("job_id").to_owned();
-    poll("node A to hold running sub-jobs", Duration::from_secs(30), a.dir().to_str().unwrap_or(""), async || {
-        let mut cx = PgConnection::connect(&db.url()).await.map_err(|e| e.to_string())?;
-        let row = sqlx::query(
-            "SELECT COUNT(*) FILTER (WHERE status = 'SUCCESS'), \
-             COUNT(*) FILTER (WHERE status = 'RUNNING' AND lease_owner = 'node-a') FROM sub_jobs WHERE job_id = $1",
-        )
-        .bind(&job_id)
-        .fetch_one(&mut cx)
-        .await
-        .map_err(|e| e.to_string())?;
-        let (done, a_running): (i64, i64) = (row.get(0), row.get(1));
-        if done > 100 && a_running > 0 { Ok(()) } else { Err(format!("{done} done, {a_running} running")) }
-    })
+/// Waits until node A has finished some of the job and runs more of it; returns the
+/// sub-jobs it runs then.
+async fn wait_until_node_a_holds(db: &Database, a: &Server, job_id: &str) -> Vec<String> {
+    const COUNTS: &str = "SELECT COUNT(*) FILTER (WHERE status = 'SUCCESS'), \
+        COUNT(*) FILTER (WHERE status = 'RUNNING' AND lease_owner = 'node-a') \
+        FROM sub_jobs WHERE job_id = $1";
+    const HELD: &str = "SELECT id FROM sub_jobs \
+        WHERE job_id = $1 AND status = 'RUNNING' AND lease_owner = 'node-a'";
+    let logs = a.dir().to_str().unwrap_or("").to_owned();
+    poll(
+        "node A to hold running sub-jobs",
+        Duration::from_secs(30),
+        &logs,
+        async || {
+            let mut cx = PgConnection::connect(&db.url())
+                .await
+                .map_err(|e| e.to_string())?;
+            let row = sqlx::query(COUNTS)
+                .bind(job_id)
+                .fetch_one(&mut cx)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (done, a_running): (i64, i64) = (row.get(0), row.get(1));
+            if done > 100 && a_running > 0 {
+                Ok(())
+            } else {
+                Err(format!("{done} done, {a_running} running"))
+            }
+        },
+    )
     .await;
-    let held: Vec<String> = {
-        let mut cx = PgConnection::connect(&db.url()).await.expect("connect");
-        sqlx::query_scalar("SELECT id FROM sub_jobs WHERE job_id = $1 AND status = 'RUNNING' AND lease_owner = 'node-a'")
-            .bind(&job_id)
-            .fetch_all(&mut cx)
-            .await
-            .expect("read node A's sub-jobs")
-    };
-    a.kill();
-    let started = std::time::Instant::now();
-    let job = wait_job_within(&api_c, &job_id, Duration::from_secs(LEASE_SECS * 10 + 60)).await;
-    assert_eq!(job["status"], "SUCCESS", "{job}");
-    assert!(
-        started.elapsed() < Duration::from_secs(LEASE_SECS * 10 + 30),
-        "took {:?}",
-        started.elapsed()
-    );
+    let mut cx = PgConnection::connect(&db.url()).await.expect("connect");
+    sqlx::query_scalar(HELD)
+        .bind(job_id)
+        .fetch_all(&mut cx)
+        .await
+        .expect("read node A's sub-jobs")
+}
 
-    let subs = sub_jobs(&db, Some(&job_id)).await;
+/// Every sub-job succeeded; what node A held was re-run elsewhere.
+async fn check_taken_over(db: &Database, job_id: &str, held: usize) {
+    let subs = sub_jobs(db, Some(job_id)).await;
     assert_eq!(subs.len(), 2000);
     assert!(
         subs.iter().all(|s| s.1 == "SUCCESS"),
         "every sub-job succeeded"
     );
-    assert!(
-        r.body["failed_operation_list"]
-            .as_array()
-            .is_some_and(Vec::is_empty),
-        "{}",
-        r.body
-    );
-    if !held.is_empty() {
+    if held > 0 {
         let redone = subs.iter().filter(|s| s.3 >= 2).count();
         assert!(
             redone >= 1,
-            "node A held {} sub-jobs; none was re-run elsewhere",
-            held.len()
+            "node A held {held} sub-jobs; none was re-run elsewhere"
         );
         assert!(
             subs.iter()
@@ -264,7 +294,10 @@ async fn nodes_share_the_work_and_survive_a_sigkill() {
             "a re-run finished on node A"
         );
     }
-    // Final states match the successful sub-jobs: every desktop rebooted, ACTIVE and idle.
+}
+
+/// Final states match the successful sub-jobs: every desktop rebooted, ACTIVE and idle.
+async fn check_all_rebooted(api_c: &Api) {
     let listed = api_c
         .get("desktops/detail", &[("limit", "1000".into())])
         .await;
@@ -288,5 +321,4 @@ async fn nodes_share_the_work_and_survive_a_sigkill() {
         BTreeMap::from([("\"ACTIVE\"/\"\"".to_owned(), 2000)]),
         "final states"
     );
-    drop((b, c));
 }

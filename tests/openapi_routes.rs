@@ -63,22 +63,22 @@ async fn the_document_lists_exactly_the_routes_the_server_serves() {
         doc["openapi"]
     );
 
-    let served = documented(&doc);
+    let documented_routes = documented(&doc);
     let registered = deskplane::api::registered_routes(true);
-    let undocumented: Vec<_> = registered.difference(&served).collect();
-    let unregistered: Vec<_> = served.difference(&registered).collect();
+    let undocumented: Vec<_> = registered.difference(&documented_routes).collect();
+    let unregistered: Vec<_> = documented_routes.difference(&registered).collect();
     assert!(
         undocumented.is_empty() && unregistered.is_empty(),
         "registered but not in /openapi.json: {undocumented:?}; documented but not registered: {unregistered:?}"
     );
     for prefix in ["/v2/", "/v3/auth/tokens", "/health", "/ready", "/sim/v1/"] {
         assert!(
-            served.iter().any(|(_, p)| p.starts_with(prefix)),
+            documented_routes.iter().any(|(_, p)| p.starts_with(prefix)),
             "no documented operation under {prefix}"
         );
     }
 
-    let paths: BTreeSet<&String> = served.iter().map(|(_, p)| p).collect();
+    let paths: BTreeSet<&String> = documented_routes.iter().map(|(_, p)| p).collect();
     for path in paths {
         let url = concrete(path);
         for m in METHODS {
@@ -86,7 +86,7 @@ async fn the_document_lists_exactly_the_routes_the_server_serves() {
             let body = matches!(*m, "POST" | "PUT" | "PATCH").then(|| json!({}));
             let r = api.call(method, &url, &[], body.as_ref()).await;
             let code = r.body["error_code"].as_str().unwrap_or_default();
-            if served.contains(&((*m).to_owned(), path.clone())) {
+            if documented_routes.contains(&((*m).to_owned(), path.clone())) {
                 assert!(
                     r.status != 405 && code != "WKS.00000404",
                     "{m} {path} is documented but not routed: {} {}",

@@ -124,20 +124,20 @@ impl Api {
             .client
             .request_with(method, path, query, body, tweak)
             .await;
-        self.reply(asked, r)
+        self.reply(&asked, r)
     }
 
     /// Sends a raw body (malformed JSON, chosen signing time ...).
     pub async fn send(&self, call: Call<'_>, tweak: impl FnOnce(&mut HeaderMap)) -> Reply {
         let asked = format!("{} {}", call.method, call.path);
         let r = self.client.send(call, tweak).await;
-        self.reply(asked, r)
+        self.reply(&asked, r)
     }
 
     /// Wraps a raw client result (e.g. of [`Client::unsigned`]) as a [`Reply`].
     pub fn reply(
         &self,
-        asked: String,
+        asked: &str,
         r: Result<deskplane::client::Response, deskplane::client::ClientError>,
     ) -> Reply {
         let r = r.unwrap_or_else(|e| panic!("{asked}: request failed: {e}; logs in {}", self.logs));

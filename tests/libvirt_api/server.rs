@@ -136,7 +136,7 @@ impl Server {
         };
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(url) => server.url = url,
-            Err(_) => panic!(
+            Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => panic!(
                 "deskplane did not listen within 30 s; its log:\n{}",
                 server.log_tail()
             ),

@@ -108,22 +108,26 @@ async fn users_created_once(store: &dyn Store, p: &ProjectId, existing: &UserRow
 }
 
 pub async fn refusals(store: &dyn Store) {
-    let p = project(store).await;
-    let q = project(store).await;
     use DesktopStatus as S;
+    let p = project(store).await;
+    let other = project(store).await;
     let ids = desktops_in(store, &p, &[S::Active, S::Shutoff, S::Error]).await;
-    let theirs = desktops_in(store, &q, &[S::Shutoff]).await;
-    let (a, c, e) = (&ids[0], &ids[1], &ids[2]);
-    let j = job(&p, JobType::OperateDesktops, 3_000);
+    let theirs = desktops_in(store, &other, &[S::Shutoff]).await;
+    let (active, shutoff, broken) = (&ids[0], &ids[1], &ids[2]);
+    let batch_job = job(&p, JobType::OperateDesktops, 3_000);
     let missing = DesktopId::new();
-    let asked = vec![*a, *c, *e, theirs[0], missing];
+    let asked = vec![*active, *shutoff, *broken, theirs[0], missing];
     let out = store
-        .submit_batch(&j, Operation::Start, false, Scope::Partial, &asked)
+        .submit_batch(&batch_job, Operation::Start, false, Scope::Partial, &asked)
         .await
         .unwrap();
     let accepted: Vec<(DesktopId, DesktopStatus)> =
         out.accepted.iter().map(|d| (d.id, d.status)).collect();
-    assert_eq!(accepted, [(*c, S::Shutoff)], "accepted as it was before");
+    assert_eq!(
+        accepted,
+        [(*shutoff, S::Shutoff)],
+        "accepted as it was before"
+    );
     let named =
         |id: &DesktopId, why, name: &str, s| (id.to_string(), why, Some(name.into()), Some(s));
     let unseen = |id: &DesktopId, why| (id.to_string(), why, None, None);
@@ -131,12 +135,17 @@ pub async fn refusals(store: &dyn Store) {
         refusals_of(&out),
         [
             named(
-                a,
+                active,
                 BatchRefusal::State(Refusal::WrongState(S::Active)),
                 "pc-000",
                 S::Active
             ),
-            named(e, BatchRefusal::State(Refusal::InError), "pc-002", S::Error),
+            named(
+                broken,
+                BatchRefusal::State(Refusal::InError),
+                "pc-002",
+                S::Error
+            ),
             unseen(&theirs[0], BatchRefusal::OtherProject),
             unseen(&missing, BatchRefusal::NotFound),
         ],
@@ -144,7 +153,7 @@ pub async fn refusals(store: &dyn Store) {
     );
     assert!(out.cancelled_sub_jobs.is_empty());
     let written = store
-        .get_job(&p, &j.id)
+        .get_job(&p, &batch_job.id)
         .await
         .unwrap()
         .expect("job written");
@@ -152,7 +161,7 @@ pub async fn refusals(store: &dyn Store) {
         (written.total, written.job_type),
         (1, JobType::OperateDesktops)
     );
-    let held = get(store, &p, c).await;
+    let held = get(store, &p, shutoff).await;
     assert_eq!(held.task_status, Some(TaskStatus::PoweringOn));
     let claimed = store.claim(&holder("n1"), 10, 3_000, 9_000).await.unwrap();
     assert_eq!(claimed.len(), 1);
@@ -162,11 +171,11 @@ pub async fn refusals(store: &dyn Store) {
         (S::Shutoff, Operation::Start)
     );
     assert_eq!(
-        get(store, &p, a).await.task_status,
+        get(store, &p, active).await.task_status,
         None,
         "refused: untouched"
     );
-    one_at_a_time(store, &p, c, e).await;
+    one_at_a_time(store, &p, shutoff, broken).await;
 }
 
 /// (desktop id, reason, name, status) of each refused desktop.

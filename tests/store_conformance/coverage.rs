@@ -49,7 +49,7 @@ fn rust_files(dir: &Path, skip: &[&str]) -> Vec<std::path::PathBuf> {
             if !skip.contains(&name) {
                 out.extend(rust_files(&path, skip));
             }
-        } else if name.ends_with(".rs") {
+        } else if path.extension().is_some_and(|x| x == "rs") {
             out.push(path);
         }
     }
