@@ -10,4 +10,5 @@ pub mod job;
 pub mod machine;
 pub mod names;
 pub mod pool;
+pub mod records;
 pub mod time;

@@ -5,16 +5,17 @@
 //! guarded updates (`WHERE busy_sub_job IS NULL`, fencing by lease owner).
 
 pub mod health;
-mod pools;
 pub mod postgres;
 mod roles;
-mod rows;
 pub mod sql;
 pub mod sqlite;
 
-pub use pools::*;
+pub use crate::domain::completion::{Completion, Effect, Outcome};
+pub use crate::domain::pool::{
+    AutoscaleNeed, PoolActionOutcome, PoolDeletion, PoolFilter, PoolMember, PoolRow, PoolUpdate,
+};
+pub use crate::domain::records::*;
 pub use roles::*;
-pub use rows::*;
 
 /// A store failure. Internal details are logged, never sent to clients.
 #[derive(Debug, thiserror::Error)]

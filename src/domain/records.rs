@@ -1,11 +1,12 @@
-//! Plain rows exchanged with the store. Wire shapes live in `wire`, not here.
+//! The records deskplane keeps, as the store loads and writes them. Plain data:
+//! the rules that read them are beside them in `domain`; wire shapes live in `wire`.
 
-use crate::domain::desktop::{DesktopStatus, DesktopType, LoginStatus, TaskStatus};
-use crate::domain::desktop::{Disk, Tag};
-use crate::domain::ids::{ClaimId, DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
-use crate::domain::job::JobParams;
-use crate::domain::job::{JobStatus, JobType, SubJobStatus};
-use crate::domain::machine::Operation;
+use super::desktop::{DesktopStatus, DesktopType, LoginStatus, TaskStatus};
+use super::desktop::{Disk, Tag};
+use super::ids::{ClaimId, DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
+use super::job::JobParams;
+use super::job::{JobStatus, JobType, SubJobStatus};
+use super::machine::Operation;
 
 /// An AK/SK pair; the secret is sealed (encrypted) at rest.
 #[derive(Debug, Clone)]
@@ -235,8 +236,6 @@ pub struct Claimed {
     /// The desktop, if it still exists and this sub-job still holds it.
     pub desktop: Option<DesktopRow>,
 }
-
-pub use crate::domain::completion::{Completion, Effect, Outcome};
 
 /// A stored job with its counters.
 #[derive(Debug, Clone)]
