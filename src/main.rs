@@ -35,6 +35,9 @@ enum Command {
     Bench(deskplane::cli::bench::Args),
     /// Run the fault campaign (see docs/reliability.md).
     Campaign(deskplane::cli::campaign::Args),
+    /// The bench's ceiling: a bare axum hello-world (spawned by `bench`).
+    #[command(name = "bench-ceiling", hide = true)]
+    BenchCeiling,
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
             Command::Nodes => deskplane::cli::nodes::run(cfg).await,
             Command::Bench(args) => deskplane::cli::bench::run(args).await,
             Command::Campaign(args) => deskplane::cli::campaign::run(args).await,
+            Command::BenchCeiling => deskplane::cli::bench::ceiling::serve().await,
         }
     });
     match result {

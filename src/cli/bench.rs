@@ -16,7 +16,9 @@
 //! Every wait is bounded (`--timeout-secs`), every scenario bounded in count and time.
 
 mod api;
+pub mod ceiling;
 mod nodes;
+mod reads;
 mod report;
 mod scenarios;
 mod server;
@@ -245,7 +247,7 @@ async fn run_scenarios(args: &Args, target: &mut Target) -> anyhow::Result<Vec<R
             "bench: get ({} tasks, {} s) …",
             args.concurrency, args.get_secs
         );
-        scenarios::get(target, args, &ids, &mut rows).await?;
+        reads::get(target, args, &ids, &mut rows).await?;
     }
     Ok(rows)
 }

@@ -103,9 +103,10 @@ impl Row {
         }
     }
 
-    /// The server's peak memory over the whole run.
+    /// The server's peak memory over the whole run, held to issue 13's 100 MiB (with
+    /// 100,000 desktops: `--scenario cycle`).
     pub fn memory(peak_kib: Option<u64>) -> Self {
-        let limit = 300.0;
+        let limit = 100.0;
         Self {
             scenario: "memory",
             parameter: "server peak RSS (VmHWM), whole run".into(),
@@ -286,6 +287,7 @@ mod tests {
         assert_eq!(rate.rate, Some(5000.0));
         assert_eq!(rate.met, Some(true));
         assert_eq!(Row::memory(Some(400 * 1024)).met, Some(false));
+        assert_eq!(Row::memory(Some(90 * 1024)).met, Some(true));
         assert_eq!(Row::memory(None).met, None);
     }
 }

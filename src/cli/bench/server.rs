@@ -101,7 +101,26 @@ impl Spawned {
         }
         env.extend(args.server_env.iter().cloned());
         cmd.envs(env);
-        let mut child = cmd.spawn().context("starting `deskplane serve`")?;
+        Self::launch(cmd, dir, "serve").await
+    }
+
+    /// Start the ceiling: a bare axum hello-world in a process of its own, as the server is.
+    pub async fn start_ceiling() -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("locating the deskplane executable")?;
+        let mut cmd = Command::new(exe);
+        cmd.arg(super::ceiling::COMMAND)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        Self::launch(cmd, data_dir()?, super::ceiling::COMMAND).await
+    }
+
+    /// Spawn `cmd` and wait for its `listening on` line.
+    async fn launch(mut cmd: Command, dir: PathBuf, what: &str) -> anyhow::Result<Self> {
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting `deskplane {what}`"))?;
         let pid = child.id().context("the server exited at once")?;
         let stdout = child.stdout.take().context("server stdout")?;
         let mut lines = BufReader::new(stdout).lines();
