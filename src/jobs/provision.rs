@@ -94,8 +94,23 @@ pub struct User {
 /// A private IPv4 address derived from the desktop id.
 #[must_use]
 pub fn ip_for(id: &DesktopId) -> String {
+    // The id's last bytes: random in a v7 UUID, whose first ones are its time
+    // and a counter, the same or nearly for desktops made together.
     let b = id.0.as_bytes();
-    format!("10.{}.{}.{}", b[0] % 64, b[1], b[2].max(2) % 254 + 1)
+    format!("10.{}.{}.{}", b[13] % 64, b[14], b[15].max(2) % 254 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_for;
+    use crate::domain::ids::DesktopId;
+    use std::collections::HashSet;
+
+    #[test]
+    fn desktops_made_together_get_different_addresses() {
+        let ips: HashSet<String> = (0..200).map(|_| ip_for(&DesktopId::new())).collect();
+        assert!(ips.len() >= 195, "{} distinct of 200", ips.len());
+    }
 }
 
 /// Why new desktops were not submitted.

@@ -4,8 +4,8 @@
 
 use super::PostgresStore;
 use crate::domain::ids::{ClaimId, SubJobId};
+use crate::store::sql::Db as _;
 use crate::store::sql::decode::{claimed, claimed_select};
-use crate::store::sql::{Db as _, settle};
 use crate::store::{Claimed, Completion, Holder, OrphanScope, Queue, StoreResult};
 use sqlx::PgConnection;
 
@@ -71,13 +71,7 @@ impl Queue for PostgresStore {
         done: &[Completion],
         now_ms: i64,
     ) -> StoreResult<usize> {
-        if done.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.begin().await?;
-        let n = settle::complete(&mut tx, &holder.incarnation, done, now_ms).await?;
-        Self::commit(tx).await?;
-        Ok(n)
+        self.record_completions(holder, done, now_ms).await
     }
 
     async fn renew_leases(

@@ -18,7 +18,7 @@ pub mod settle;
 mod sim;
 mod users;
 
-use super::StoreResult;
+use super::{Completion, Holder, StoreResult};
 use crate::domain::ids::{DesktopId, JobId, PoolId, ProjectId, SubJobId, UserId};
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -441,6 +441,25 @@ pub trait Db: Send + Sync + 'static {
 
     /// Commits `tx`.
     fn commit(tx: Self::Tx) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Records finished sub-jobs in a transaction of their own
+    /// ([`settle::complete`]); returns how many were recorded.
+    fn record_completions(
+        &self,
+        holder: &Holder,
+        done: &[Completion],
+        now_ms: i64,
+    ) -> impl Future<Output = StoreResult<usize>> + Send {
+        async move {
+            if done.is_empty() {
+                return Ok(0);
+            }
+            let mut tx = self.begin().await?;
+            let n = settle::complete(&mut tx, &holder.incarnation, done, now_ms).await?;
+            Self::commit(tx).await?;
+            Ok(n)
+        }
+    }
 
     /// Runs one statement in a transaction of its own.
     fn write(&self, q: Query<'_>) -> impl Future<Output = StoreResult<u64>> + Send {

@@ -5,7 +5,7 @@ use super::SqliteStore;
 use super::conn::SqliteTx;
 use crate::domain::ids::{ClaimId, SubJobId};
 use crate::store::sql::decode::{claimed, claimed_select};
-use crate::store::sql::{Db as _, Exec as _, q, settle};
+use crate::store::sql::{Db as _, Exec as _, q};
 use crate::store::{Claimed, Completion, Holder, OrphanScope, Queue, StoreResult};
 
 /// Rows per statement when SQLite expands a list of ids.
@@ -64,13 +64,7 @@ impl Queue for SqliteStore {
         done: &[Completion],
         now_ms: i64,
     ) -> StoreResult<usize> {
-        if done.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.begin().await?;
-        let n = settle::complete(&mut tx, &holder.incarnation, done, now_ms).await?;
-        Self::commit(tx).await?;
-        Ok(n)
+        self.record_completions(holder, done, now_ms).await
     }
 
     async fn renew_leases(
