@@ -55,11 +55,7 @@ impl Spawned {
             Database::Postgres(url) => url.clone(),
         };
         let mut cmd = Command::new(exe);
-        cmd.arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        cmd.arg("serve");
         // Only what the bench sets (and --server-env) configures the server: inherited
         // DESKPLANE_* variables or a config file would make the numbers incomparable.
         for (key, _) in std::env::vars_os() {
@@ -108,17 +104,18 @@ impl Spawned {
     pub async fn start_ceiling() -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the deskplane executable")?;
         let mut cmd = Command::new(exe);
-        cmd.arg(super::ceiling::COMMAND)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        cmd.arg(super::ceiling::COMMAND);
         Self::launch(cmd, data_dir()?, super::ceiling::COMMAND).await
     }
 
-    /// Spawn `cmd` and wait for its `listening on` line.
+    /// Spawn `cmd` (its stdout read here, killed if dropped) and wait for its
+    /// `listening on` line.
     async fn launch(mut cmd: Command, dir: PathBuf, what: &str) -> anyhow::Result<Self> {
         let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting `deskplane {what}`"))?;
         let pid = child.id().context("the server exited at once")?;
